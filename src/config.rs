@@ -1,0 +1,1 @@
+//! Process configuration: settings read from the environment and checked at start.

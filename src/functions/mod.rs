@@ -1,0 +1,1 @@
+//! The HTTP functions SubmitCode, ApproveCode and GetStatus, served to the Functions host.

@@ -1,0 +1,1 @@
+//! The embedded task hub: a durable Durable Task backend stored in SQLite.

@@ -1,0 +1,1 @@
+//! The code-evaluation workflow: the orchestration and its run-code activity.
