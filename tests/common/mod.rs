@@ -1,0 +1,4 @@
+//! Helpers shared by the scenario tests. Each test file uses only some of them.
+#![allow(dead_code)]
+
+pub mod python;
