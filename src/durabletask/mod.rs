@@ -7,6 +7,7 @@ pub mod payload;
 pub mod proto;
 pub mod registry;
 pub mod replay;
+pub mod time;
 
 pub use failure::FailureDetails;
 pub use registry::{ActivityContext, Registry};
