@@ -11,4 +11,4 @@ pub mod time;
 
 pub use failure::FailureDetails;
 pub use registry::{ActivityContext, Registry};
-pub use replay::OrchestrationContext;
+pub use replay::{OrchestrationContext, RetryPolicy};
