@@ -2,6 +2,9 @@
 //!
 //! It depends on nothing else of this crate and could be published on its own.
 
+pub mod auth;
+pub mod channel;
+pub mod connection;
 pub mod failure;
 pub mod payload;
 pub mod proto;
