@@ -4,12 +4,15 @@
 
 pub mod auth;
 pub mod channel;
+pub mod client;
 pub mod connection;
+pub mod error;
 pub mod failure;
 pub mod payload;
 pub mod proto;
 pub mod registry;
 pub mod replay;
+pub mod worker;
 
 pub use failure::FailureDetails;
 pub use registry::{ActivityContext, Registry};
