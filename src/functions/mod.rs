@@ -82,7 +82,10 @@ async fn method_not_allowed() -> Problem {
 
 /// Submission ids are 32 lowercase hex digits; anything else is refused before the backend sees it.
 pub fn check_id(id: &str) -> Result<(), Problem> {
-    let ok = id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ok = id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if ok {
         Ok(())
     } else {
