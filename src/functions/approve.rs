@@ -126,12 +126,8 @@ fn read_decision(headers: &HeaderMap, body: &[u8]) -> Result<ApprovalJson, Probl
             "send the decision as application/json {\"approved\": true|false, \"comment\": \"...\"}",
         ));
     }
-    let decision: ApprovalJson = serde_json::from_slice(body).map_err(|err| {
-        Problem::bad_request(
-            "bad-json",
-            format!("the body must be {{\"approved\": true|false, \"comment\": \"...\"}}: {err}"),
-        )
-    })?;
+    let decision: ApprovalJson =
+        super::json_object(body, "{\"approved\": true|false, \"comment\": \"...\"}")?;
     if let Some(comment) = &decision.comment
         && comment.chars().count() > MAX_COMMENT_CHARS
     {

@@ -133,12 +133,7 @@ fn read_code(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
 
     let code = match essence.as_str() {
         "application/json" => {
-            let parsed: SubmitJson = serde_json::from_slice(body).map_err(|err| {
-                Problem::bad_request(
-                    "bad-json",
-                    format!("the body must be a JSON object {{\"code\": \"...\"}}: {err}"),
-                )
-            })?;
+            let parsed: SubmitJson = super::json_object(body, "{\"code\": \"...\"}")?;
             parsed.code
         }
         "text/plain" => String::from_utf8(body.to_vec())
