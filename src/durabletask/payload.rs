@@ -70,7 +70,10 @@ mod tests {
     fn oversized_payload_names_the_limit() {
         let big = "x".repeat(MAX_PAYLOAD_BYTES + 1);
         let err = encode(&big).unwrap_err();
-        assert!(err.to_string().contains(&MAX_PAYLOAD_BYTES.to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&MAX_PAYLOAD_BYTES.to_string()),
+            "{err}"
+        );
     }
 
     #[test]

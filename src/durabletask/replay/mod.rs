@@ -8,7 +8,10 @@ use super::registry::Registry;
 pub struct OrchestrationContext {}
 
 /// Replays one orchestrator work item and answers it. The completion token is left for the caller.
-pub fn execute(_registry: &Registry, request: &proto::OrchestratorRequest) -> proto::OrchestratorResponse {
+pub fn execute(
+    _registry: &Registry,
+    request: &proto::OrchestratorRequest,
+) -> proto::OrchestratorResponse {
     proto::OrchestratorResponse {
         instance_id: request.instance_id.clone(),
         ..Default::default()
