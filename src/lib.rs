@@ -6,8 +6,11 @@
 
 pub mod app;
 pub mod config;
+pub mod dev;
 pub mod durabletask;
 pub mod functions;
+pub mod runner;
 pub mod sessions;
 pub mod taskhub;
+pub mod telemetry;
 pub mod workflow;
