@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "handler", version, about = "Secure code evaluation with human approval")]
+#[command(
+    name = "handler",
+    version,
+    about = "Secure code evaluation with human approval"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
