@@ -41,6 +41,16 @@ param alwaysReadyInstances int = 0
 @description('How long a submission waits for a decision before it expires (24h, 90s, PT24H, ...).')
 param approvalTimeout string = '24h'
 
+@description('Time limit on one execution of submitted code (the session pool stops at 220s).')
+param executionTimeout string = '60s'
+
+@description('Session pool data-plane API version the handler calls.')
+@allowed([
+  '2025-02-02-preview'
+  '2024-02-02-preview'
+])
+param sessionPoolApi string = '2025-02-02-preview'
+
 @description('Durable Task Scheduler SKU.')
 @allowed([
   'Consumption'
@@ -158,6 +168,8 @@ module functionApp 'modules/functionapp.bicep' = {
     schedulerConnectionString: 'Endpoint=${scheduler.outputs.endpoint};TaskHub=${scheduler.outputs.taskHubName};Authentication=ManagedIdentity;ClientID=${identity.outputs.clientId}'
     sessionPoolUrl: sessionPool.outputs.managementEndpoint
     approvalTimeout: approvalTimeout
+    executionTimeout: executionTimeout
+    sessionPoolApi: sessionPoolApi
     easyAuthClientId: easyAuthClientId
     easyAuthTenantId: tenant().tenantId
   }

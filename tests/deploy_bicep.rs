@@ -68,7 +68,7 @@ const ROLES: [(&str, &str, &str); 4] = [
 ];
 
 /// App settings the handler and the host read.
-const REQUIRED_SETTINGS: [&str; 8] = [
+const REQUIRED_SETTINGS: [&str; 10] = [
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPROVAL_TIMEOUT",
@@ -76,6 +76,8 @@ const REQUIRED_SETTINGS: [&str; 8] = [
     "AzureWebJobsStorage__clientId",
     "AzureWebJobsStorage__credential",
     "DURABLE_TASK_SCHEDULER_CONNECTION_STRING",
+    "EXECUTION_TIMEOUT",
+    "SESSION_POOL_API",
     "SESSION_POOL_URL",
 ];
 
@@ -401,7 +403,9 @@ fn main_wires_every_module_parameter_and_output_that_exists() {
     for param in [
         "alwaysReadyInstances",
         "approvalTimeout",
+        "executionTimeout",
         "schedulerIpAllowlist",
+        "sessionPoolApi",
         "sessionPoolCooldownSeconds",
         "sessionPoolMaxSessions",
     ] {

@@ -61,6 +61,12 @@ param sessionPoolUrl string
 @description('APPROVAL_TIMEOUT for the handler, e.g. 24h, 90s or PT24H.')
 param approvalTimeout string
 
+@description('EXECUTION_TIMEOUT for the handler: the limit on one code execution (at most 220s).')
+param executionTimeout string
+
+@description('SESSION_POOL_API for the handler: the session pool API contract it speaks.')
+param sessionPoolApi string
+
 @description('Client id of an Entra app registration for Easy Auth; empty leaves Easy Auth off.')
 param easyAuthClientId string
 
@@ -166,8 +172,16 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: sessionPoolUrl
         }
         {
+          name: 'SESSION_POOL_API'
+          value: sessionPoolApi
+        }
+        {
           name: 'APPROVAL_TIMEOUT'
           value: approvalTimeout
+        }
+        {
+          name: 'EXECUTION_TIMEOUT'
+          value: executionTimeout
         }
       ]
     }
