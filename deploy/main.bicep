@@ -87,7 +87,7 @@ param easyAuthClientId string = ''
 
 var token = take(uniqueString(subscription().id, resourceGroup().id, baseName), 6)
 var name = '${baseName}-${token}'
-var storageName = take('st${replace(baseName, '-', '')}${token}', 24)
+var storageName = toLower(take('st${replace(baseName, '-', '')}${token}', 24))
 var deploymentContainerName = 'app-package-${token}'
 var allTags = union(tags, {
   app: baseName
