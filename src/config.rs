@@ -114,10 +114,17 @@ impl Config {
             .map_err(|err| invalid(CONNECTION_STRING_VAR, format!("{err}")))?;
 
         let pool = get(SESSION_POOL_URL_VAR).ok_or(ConfigError::Missing(SESSION_POOL_URL_VAR))?;
-        let session_pool_url = reqwest::Url::parse(pool)
-            .map_err(|err| invalid(SESSION_POOL_URL_VAR, format!("`{pool}` is not a URL: {err}")))?;
+        let session_pool_url = reqwest::Url::parse(pool).map_err(|err| {
+            invalid(
+                SESSION_POOL_URL_VAR,
+                format!("`{pool}` is not a URL: {err}"),
+            )
+        })?;
         if !matches!(session_pool_url.scheme(), "http" | "https") {
-            return Err(invalid(SESSION_POOL_URL_VAR, "the URL must be http or https"));
+            return Err(invalid(
+                SESSION_POOL_URL_VAR,
+                "the URL must be http or https",
+            ));
         }
 
         let session_pool_api = match get(SESSION_POOL_API_VAR) {
@@ -196,7 +203,9 @@ fn is_local(url: &str) -> bool {
     };
     let host = url.host_str().unwrap_or("").trim_matches(['[', ']']);
     let loopback = host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
     url.scheme() != "https" || loopback
 }
 
@@ -220,7 +229,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
     }
 
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| bad())?;
     let seconds = |factor: u64| number.checked_mul(factor).map(Duration::from_secs);
@@ -292,7 +303,11 @@ mod tests {
             ("00:01:30", 90),
         ];
         for (text, seconds) in cases {
-            assert_eq!(parse_duration(text), Ok(Duration::from_secs(seconds)), "{text}");
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
         }
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         for bad in ["", "abc", "10x", "P", "PT", "1:99:00", "-5s", "PT1X"] {
@@ -317,7 +332,10 @@ mod tests {
     #[test]
     fn errors_name_the_setting() {
         let missing = Config::from_map(&env(&[(SESSION_POOL_URL_VAR, "http://x")])).unwrap_err();
-        assert!(missing.to_string().contains(CONNECTION_STRING_VAR), "{missing}");
+        assert!(
+            missing.to_string().contains(CONNECTION_STRING_VAR),
+            "{missing}"
+        );
 
         let bad_timeout = Config::from_map(&env(&[
             (CONNECTION_STRING_VAR, LOCAL_HUB),
@@ -325,7 +343,10 @@ mod tests {
             (APPROVAL_TIMEOUT_VAR, "soon"),
         ]))
         .unwrap_err();
-        assert!(bad_timeout.to_string().contains(APPROVAL_TIMEOUT_VAR), "{bad_timeout}");
+        assert!(
+            bad_timeout.to_string().contains(APPROVAL_TIMEOUT_VAR),
+            "{bad_timeout}"
+        );
 
         let bad_port = Config::from_map(&env(&[
             (CONNECTION_STRING_VAR, LOCAL_HUB),
@@ -341,7 +362,10 @@ mod tests {
         let base = [
             ("WEBSITE_INSTANCE_ID", "abc"),
             (PORT_VAR, "8080"),
-            (SESSION_POOL_URL_VAR, "https://pool.eastus.azurecontainerapps.io/x"),
+            (
+                SESSION_POOL_URL_VAR,
+                "https://pool.eastus.azurecontainerapps.io/x",
+            ),
         ];
         let with = |conn: &str, pool: Option<&str>| {
             let mut vars = env(&base);
@@ -353,14 +377,18 @@ mod tests {
         };
 
         let anonymous = with(LOCAL_HUB, None).unwrap_err();
-        assert!(anonymous.to_string().contains("Authentication=None"), "{anonymous}");
+        assert!(
+            anonymous.to_string().contains("Authentication=None"),
+            "{anonymous}"
+        );
         let loopback = with(
             "Endpoint=https://localhost:4001;TaskHub=h;Authentication=ManagedIdentity",
             None,
         )
         .unwrap_err();
         assert!(loopback.to_string().contains(CONNECTION_STRING_VAR));
-        let real = "Endpoint=https://s.westus.durabletask.io;TaskHub=h;Authentication=ManagedIdentity";
+        let real =
+            "Endpoint=https://s.westus.durabletask.io;TaskHub=h;Authentication=ManagedIdentity";
         let local_pool = with(real, Some("http://127.0.0.1:7072")).unwrap_err();
         assert!(local_pool.to_string().contains(SESSION_POOL_URL_VAR));
         assert!(with(real, None).unwrap().in_azure);

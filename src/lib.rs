@@ -4,6 +4,7 @@
 //! published as the orchestration's custom status, and a person approves or rejects it before a
 //! durable deadline. See `ARCHITECTURE.md` for the flow of one submission and the glossary.
 
+pub mod app;
 pub mod config;
 pub mod durabletask;
 pub mod functions;

@@ -41,7 +41,8 @@ pub async fn approve_code(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     check_id(&id)?;
-    let body = body.map_err(|rejection| Problem::bad_request("unreadable-body", rejection.body_text()))?;
+    let body =
+        body.map_err(|rejection| Problem::bad_request("unreadable-body", rejection.body_text()))?;
     let decision = read_decision(&headers, &body)?;
     let approver = principal::from_headers(&headers);
 
@@ -64,7 +65,10 @@ pub async fn approve_code(
             return Err(Problem::new(
                 StatusCode::GONE,
                 "already-decided",
-                format!("the submission is {} and can no longer be decided", decided.as_str()),
+                format!(
+                    "the submission is {} and can no longer be decided",
+                    decided.as_str()
+                ),
             ));
         }
     }
@@ -122,12 +126,8 @@ fn read_decision(headers: &HeaderMap, body: &[u8]) -> Result<ApprovalJson, Probl
             "send the decision as application/json {\"approved\": true|false, \"comment\": \"...\"}",
         ));
     }
-    let decision: ApprovalJson = serde_json::from_slice(body).map_err(|err| {
-        Problem::bad_request(
-            "bad-json",
-            format!("the body must be {{\"approved\": true|false, \"comment\": \"...\"}}: {err}"),
-        )
-    })?;
+    let decision: ApprovalJson =
+        super::json_object(body, "{\"approved\": true|false, \"comment\": \"...\"}")?;
     if let Some(comment) = &decision.comment
         && comment.chars().count() > MAX_COMMENT_CHARS
     {

@@ -11,6 +11,9 @@ pub mod problem;
 pub mod status;
 pub mod submit;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,7 +85,10 @@ async fn method_not_allowed() -> Problem {
 
 /// Submission ids are 32 lowercase hex digits; anything else is refused before the backend sees it.
 pub fn check_id(id: &str) -> Result<(), Problem> {
-    let ok = id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let ok = id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if ok {
         Ok(())
     } else {
@@ -91,6 +97,25 @@ pub fn check_id(id: &str) -> Result<(), Problem> {
             "a submission id is 32 lowercase hexadecimal digits",
         ))
     }
+}
+
+/// Parses a body that must be one JSON object of the shape `expected` describes.
+pub fn json_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    expected: &str,
+) -> Result<T, Problem> {
+    let bad = |reason: String| {
+        Problem::bad_request(
+            "bad-json",
+            format!("the body must be a JSON object {expected}: {reason}"),
+        )
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| bad(err.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("it is not an object".to_owned()));
+    }
+    serde_json::from_value(value).map_err(|err| bad(err.to_string()))
 }
 
 /// The scheme and host the caller used, for the URLs handed back.

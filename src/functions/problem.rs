@@ -46,7 +46,11 @@ impl Problem {
 
     /// 503: the durable backend is unreachable for now; retry later.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        let mut problem = Self::new(StatusCode::SERVICE_UNAVAILABLE, "backend-unavailable", detail);
+        let mut problem = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend-unavailable",
+            detail,
+        );
         problem.retry_after = Some(5);
         problem
     }

@@ -69,7 +69,11 @@ pub fn render(view: InstanceView, base: &str) -> StatusBody {
     let submitted_by = progress
         .as_ref()
         .and_then(|p| p.submitted_by.clone())
-        .or_else(|| view.submission.as_ref().and_then(|s| s.submitted_by.clone()));
+        .or_else(|| {
+            view.submission
+                .as_ref()
+                .and_then(|s| s.submitted_by.clone())
+        });
 
     StatusBody {
         status_query_get_uri: status_url(base, &view.id),
@@ -137,7 +141,10 @@ pub async fn list_codes(
         None | Some("") => None,
         Some(name) => Some(Stage::parse(name).ok_or_else(|| {
             let names: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
-            Problem::bad_request("bad-stage", format!("stage must be one of {}", names.join(", ")))
+            Problem::bad_request(
+                "bad-stage",
+                format!("stage must be one of {}", names.join(", ")),
+            )
         })?),
     };
     let page_size = match query.page_size.as_deref() {

@@ -53,7 +53,10 @@ pub async fn submit_code(
 
     // With a key, the id is derived from it (and the submitter), so a retry finds the same
     // instance; the fingerprint tells a true retry from a reused key.
-    let scope = submitted_by.as_ref().and_then(|p| p.id.clone()).unwrap_or_default();
+    let scope = submitted_by
+        .as_ref()
+        .and_then(|p| p.id.clone())
+        .unwrap_or_default();
     let (id, fingerprint) = match &key {
         Some(key) => {
             let id = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{scope}\n{key}").as_bytes());
@@ -121,16 +124,16 @@ fn read_code(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
 
     let code = match essence.as_str() {
         "application/json" => {
-            let parsed: SubmitJson = serde_json::from_slice(body).map_err(|err| {
-                Problem::bad_request(
-                    "bad-json",
-                    format!("the body must be a JSON object {{\"code\": \"...\"}}: {err}"),
-                )
-            })?;
+            let parsed: SubmitJson = super::json_object(body, "{\"code\": \"...\"}")?;
             parsed.code
         }
         "text/plain" => String::from_utf8(body.to_vec())
@@ -166,7 +169,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {
         return Err(Problem::bad_request(
             "bad-idempotency-key",
-            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+            format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+            ),
         ));
     }
     Ok(Some(key.to_owned()))

@@ -56,8 +56,8 @@ pub async fn evaluate_code(
 
     // Publish the evaluation and race the reviewers against the deadline.
     let timeout = Duration::from_secs(submission.approval_timeout_secs);
-    let deadline = ctx.current_time()
-        + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
+    let deadline =
+        ctx.current_time() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
     progress.stage = Stage::AwaitingApproval;
     progress.evaluation = Some(evaluation.clone());
     progress.approval_deadline = Some(deadline);
@@ -83,7 +83,9 @@ pub async fn evaluate_code(
             let decision = Decision {
                 approved: false,
                 by: None,
-                comment: Some(format!("rejected: unreadable approval event ({bad_payload})")),
+                comment: Some(format!(
+                    "rejected: unreadable approval event ({bad_payload})"
+                )),
                 at: ctx.current_time(),
             };
             (Stage::Rejected, decision)
