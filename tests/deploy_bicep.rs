@@ -1,16 +1,14 @@
-//! The Bicep under deploy/, read by a real Bicep parser (PyPI `pycep-parser`, through
-//! tests/support/deploy_bicep.py) since no Bicep compiler is reachable offline. The tests check
-//! what the compiler would (module parameters and outputs line up) and what the deployment relies
-//! on: resource API versions, the identity's data roles and their scopes, and the function app's
-//! Flex settings.
+//! The resources deploy/ describes, read by a real Bicep parser (PyPI `pycep-parser`) since no
+//! Bicep compiler is reachable offline: API versions, the identity's data roles and their scopes,
+//! the function app's Flex settings, and the locked-down storage, scheduler and session pool.
 
+#[path = "support/deploy_bicep.rs"]
+mod bicep;
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Command;
+use std::collections::BTreeSet;
 
-use serde_json::Value;
+use bicep::{one, parsed, resources, variable};
 
 /// Resource types and the API versions the template is written against. Those named in the
 /// reference notes for Flex, the scheduler, session pools and role assignments are used as given.
@@ -93,68 +91,6 @@ const FORBIDDEN_SETTINGS: [&str; 8] = [
     "WEBSITE_CONTENTSHARE",
     "WEBSITE_RUN_FROM_PACKAGE",
 ];
-
-/// Every Bicep file under deploy/, parsed, keyed by path relative to deploy/.
-fn parsed() -> Option<BTreeMap<String, Value>> {
-    let python = common::python::python_with(&["pycep"])?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(python)
-        .arg(root.join("tests/support/deploy_bicep.py"))
-        .arg(root.join("deploy"))
-        .output()
-        .expect("run deploy_bicep.py");
-    assert!(
-        output.status.success(),
-        "a Bicep file does not parse: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).expect("parser output is JSON"))
-}
-
-/// One declared resource: its file, symbol, type, API version and body.
-struct Resource<'a> {
-    file: &'a str,
-    symbol: &'a str,
-    kind: &'a str,
-    api_version: &'a str,
-    body: &'a Value,
-}
-
-fn resources(files: &BTreeMap<String, Value>) -> Vec<Resource<'_>> {
-    let mut all = Vec::new();
-    for (file, parsed) in files {
-        let Some(declared) = parsed["resources"].as_object() else {
-            continue;
-        };
-        for (symbol, resource) in declared {
-            // A conditional resource nests its body under config.config.
-            let config = &resource["config"];
-            let body = if config.get("condition").is_some() {
-                &config["config"]
-            } else {
-                config
-            };
-            all.push(Resource {
-                file,
-                symbol,
-                kind: resource["type"].as_str().expect("type"),
-                api_version: resource["api_version"].as_str().expect("api_version"),
-                body,
-            });
-        }
-    }
-    all
-}
-
-fn one<'a>(all: &'a [Resource<'a>], kind: &str) -> &'a Resource<'a> {
-    let found: Vec<_> = all.iter().filter(|r| r.kind == kind).collect();
-    assert_eq!(found.len(), 1, "exactly one {kind}");
-    found[0]
-}
-
-fn variable<'a>(files: &'a BTreeMap<String, Value>, file: &str, name: &str) -> &'a Value {
-    &files[file]["variables"][name]["value"]
-}
 
 #[test]
 fn resources_use_the_expected_api_versions() {
@@ -317,98 +253,4 @@ fn storage_scheduler_and_pool_are_locked_down_and_parameterised() {
         lifecycle["cooldownPeriodInSeconds"],
         "cooldownPeriodInSeconds"
     );
-}
-
-/// `module.outputs.name` references in `value`, as property accessors or inside interpolations.
-fn output_references(value: &Value, found: &mut BTreeSet<(String, String)>) {
-    match value {
-        Value::String(text) => {
-            for part in text.split("${").skip(1) {
-                let expr = part.split('}').next().unwrap_or("");
-                if let [module, "outputs", name] = expr.split('.').collect::<Vec<_>>()[..] {
-                    found.insert((module.to_owned(), name.to_owned()));
-                }
-            }
-        }
-        Value::Object(map) => {
-            let accessor = &map.get("operator").map(|op| &op["operands"]);
-            if let Some(operands) = accessor
-                && map["operator"]["type"] == "property_accessor"
-                && operands["operand_2"]["operator"]["operands"]["operand_1"] == "outputs"
-            {
-                found.insert((
-                    operands["operand_1"].as_str().unwrap_or("").to_owned(),
-                    operands["operand_2"]["operator"]["operands"]["operand_2"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_owned(),
-                ));
-            }
-            map.values().for_each(|v| output_references(v, found));
-        }
-        Value::Array(items) => items.iter().for_each(|v| output_references(v, found)),
-        _ => {}
-    }
-}
-
-#[test]
-fn main_wires_every_module_parameter_and_output_that_exists() {
-    let Some(files) = parsed() else { return };
-    let main = &files["main.bicep"];
-    let modules = main["modules"].as_object().expect("modules");
-
-    for (symbol, module) in modules {
-        let path = module["detail"]["path"].as_str().expect("module path");
-        let declared = files[path]["parameters"].as_object().expect("parameters");
-        let passed = module["config"]["params"].as_object().expect("params");
-        for name in passed.keys() {
-            assert!(
-                declared.contains_key(name),
-                "{symbol}: {path} has no param {name}"
-            );
-        }
-        for (name, param) in declared {
-            assert!(
-                passed.contains_key(name) || !param["default"].is_null(),
-                "{symbol}: required param {name} of {path} is not passed"
-            );
-        }
-    }
-
-    let mut references = BTreeSet::new();
-    output_references(main, &mut references);
-    assert!(!references.is_empty());
-    for (symbol, output) in &references {
-        let path = modules[symbol]["detail"]["path"].as_str().unwrap();
-        assert!(
-            files[path]["outputs"].get(output).is_some(),
-            "{symbol}.outputs.{output} is not an output of {path}"
-        );
-    }
-
-    let connection = &modules["functionApp"]["config"]["params"]["schedulerConnectionString"];
-    assert_eq!(
-        connection,
-        "Endpoint=${scheduler.outputs.endpoint};TaskHub=${scheduler.outputs.taskHubName};\
-         Authentication=ManagedIdentity;ClientID=${identity.outputs.clientId}"
-    );
-    for output in [
-        "functionAppUrl",
-        "apiBaseUrl",
-        "schedulerDashboardUrl",
-        "sessionPoolEndpoint",
-    ] {
-        assert!(main["outputs"].get(output).is_some(), "output {output}");
-    }
-    for param in [
-        "alwaysReadyInstances",
-        "approvalTimeout",
-        "executionTimeout",
-        "schedulerIpAllowlist",
-        "sessionPoolApi",
-        "sessionPoolCooldownSeconds",
-        "sessionPoolMaxSessions",
-    ] {
-        assert!(main["parameters"].get(param).is_some(), "parameter {param}");
-    }
 }
