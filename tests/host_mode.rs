@@ -21,15 +21,17 @@ impl Drop for Proc {
 
 /// Starts `handler <args>` and returns it with the first stdout line that starts with `prefix`.
 fn start_tool(args: &[&str], prefix: &str) -> (Proc, String) {
-    let mut child = Command::new(HANDLER)
-        .args(args)
-        .env_remove("WEBSITE_INSTANCE_ID")
-        .env_remove("WEBSITE_SITE_NAME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start handler tool");
-    let stdout = child.stdout.take().unwrap();
+    let mut child = Proc(
+        Command::new(HANDLER)
+            .args(args)
+            .env_remove("WEBSITE_INSTANCE_ID")
+            .env_remove("WEBSITE_SITE_NAME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start handler tool"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -43,7 +45,7 @@ fn start_tool(args: &[&str], prefix: &str) -> (Proc, String) {
             .recv_timeout(left)
             .expect("tool did not print its address");
         if let Some(rest) = line.strip_prefix(prefix) {
-            return (Proc(child), rest.trim().to_owned());
+            return (child, rest.trim().to_owned());
         }
     }
 }
