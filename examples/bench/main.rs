@@ -156,10 +156,11 @@ impl Bench {
         // One flow first, so the measured ones do not include the first connection.
         flows::sequential(&api, 1, Duration::from_millis(poll_ms)).await?;
 
-        let cpu_before = procs::cpu_seconds(dev.pid());
+        let meter = CpuSampler::start(dev.pid());
         let began = Instant::now();
         let times = flows::sequential(&api, count, Duration::from_millis(poll_ms)).await?;
-        let cpu = procs::cpu_seconds(dev.pid()) - cpu_before;
+        let usage = meter.stop().await;
+        let cpu = usage.tree_cpu;
         let client: Vec<f64> = times.iter().map(|t| t.to_awaiting_ms).collect();
         let server: Vec<f64> = times.iter().map(|t| t.server_awaiting_ms).collect();
         println!(
@@ -171,7 +172,7 @@ impl Bench {
             stats::line(&server, "ms")
         );
         println!(
-            "handler dev cpu: {:.2} s over {:.1} s ({:.0}% of one core)",
+            "handler dev + kernels cpu: {:.2} s over {:.1} s ({:.0}% of one core)",
             cpu,
             began.elapsed().as_secs_f64(),
             100.0 * cpu / began.elapsed().as_secs_f64()
@@ -190,20 +191,8 @@ impl Bench {
         flows::sequential(&api, 1, Duration::from_millis(load.poll_ms)).await?;
         let idle_tree = procs::tree_rss_kib(dev.pid());
 
-        // Sample the process tree's memory while the load runs.
-        let pid = dev.pid();
-        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(idle_tree));
-        let sampled = peak.clone();
-        let sampler = tokio::spawn(async move {
-            loop {
-                sampled.fetch_max(
-                    procs::tree_rss_kib(pid),
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        let cpu_before = procs::cpu_seconds(pid);
+        let meter = CpuSampler::start(dev.pid());
+        let client_before = sdk::own_cpu_seconds();
         let window = Duration::from_secs(load.seconds);
         let run = flows::closed_loops(
             &api,
@@ -212,10 +201,11 @@ impl Bench {
             Duration::from_millis(load.poll_ms),
         )
         .await;
-        let cpu = procs::cpu_seconds(pid) - cpu_before;
-        sampler.abort();
-        let (_, peak_process) = procs::rss_kib(pid)?;
-        let peak_tree = peak.load(std::sync::atomic::Ordering::Relaxed);
+        let client_cpu = sdk::own_cpu_seconds() - client_before;
+        let usage = meter.stop().await;
+        let (cpu, peak_tree) = (usage.tree_cpu, usage.peak_rss_kib);
+        let per_flow = |seconds: f64| 1000.0 * seconds / run.completed.len().max(1) as f64;
+        let (_, peak_process) = procs::rss_kib(dev.pid())?;
 
         let rate = run.completed.len() as f64 / window.as_secs_f64();
         let awaiting: Vec<f64> = run.completed.iter().map(|t| t.to_awaiting_ms).collect();
@@ -233,9 +223,13 @@ impl Bench {
         println!("  to awaiting_approval: {}", stats::line(&awaiting, "ms"));
         println!("  submit to approved:   {}", stats::line(&total, "ms"));
         println!(
-            "  handler dev cpu: {cpu:.1} s in {} s = {:.2} cores",
-            load.seconds,
-            cpu / window.as_secs_f64()
+            "  cpu: handler dev + kernels {:.2} cores ({:.1} ms/flow, of which the handler \
+             process {:.1} ms); this client {:.2} cores; machine load average {:.2}",
+            cpu / window.as_secs_f64(),
+            per_flow(cpu),
+            per_flow(usage.root_cpu),
+            client_cpu / window.as_secs_f64(),
+            procs::load_average()
         );
         println!(
             "  memory: handler peak {:.1} MiB; process tree {:.1} MiB idle, {:.1} MiB peak",
@@ -248,6 +242,9 @@ impl Bench {
             "per_second": rate, "errors": run.errors.len(),
             "to_awaiting_ms": stats::json(&awaiting), "total_ms": stats::json(&total),
             "handler_cpu_cores": cpu / window.as_secs_f64(),
+            "cpu_ms_per_flow": per_flow(cpu),
+            "handler_process_cpu_ms_per_flow": per_flow(usage.root_cpu),
+            "client_cpu_cores": client_cpu / window.as_secs_f64(),
             "handler_peak_rss_mib": peak_process as f64 / 1024.0,
             "tree_rss_idle_mib": idle_tree as f64 / 1024.0,
             "tree_rss_peak_mib": peak_tree as f64 / 1024.0,
@@ -272,10 +269,14 @@ impl Bench {
             ("rust", &rust, rust_hub_cpu),
         ] {
             let rate = run.completed as f64 / window.as_secs_f64();
+            let per_flow = |seconds: f64| 1000.0 * seconds / run.completed.max(1) as f64;
             println!(
-                "sdk {name}: {} flows in {} s = {rate:.1}/s; sdk cpu {:.2} cores, task hub cpu {:.2} cores; {} errors",
+                "sdk {name}: {} flows in {} s = {rate:.1}/s; cpu per flow: sdk {:.2} ms, task hub \
+                 {:.2} ms (sdk {:.2} cores, task hub {:.2} cores); {} errors",
                 run.completed,
                 load.seconds,
+                per_flow(run.cpu_s),
+                per_flow(hub_cpu),
                 run.cpu_s / window.as_secs_f64(),
                 hub_cpu / window.as_secs_f64(),
                 run.errors.len()
@@ -294,6 +295,8 @@ impl Bench {
             report[name] = json!({
                 "completed": run.completed, "per_second": rate, "errors": run.errors.len(),
                 "sdk_cpu_cores": run.cpu_s / window.as_secs_f64(),
+                "sdk_cpu_ms_per_flow": per_flow(run.cpu_s),
+                "hub_cpu_ms_per_flow": per_flow(hub_cpu),
                 "hub_cpu_cores": hub_cpu / window.as_secs_f64(),
                 "to_awaiting_ms": stats::json(&run.to_awaiting_ms),
                 "total_ms": stats::json(&run.total_ms),
@@ -322,6 +325,52 @@ impl Bench {
         );
         Ok(json!({"per_second": per_second}))
     }
+}
+
+/// Samples a process tree's CPU time and resident memory every 100 ms while a part runs.
+struct CpuSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Usage>,
+}
+
+impl CpuSampler {
+    fn start(pid: u32) -> CpuSampler {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut cpu = procs::TreeCpu::default();
+            cpu.sample(pid);
+            let (before, root_before) = (cpu.total(), cpu.of(pid));
+            let mut peak_rss = 0;
+            loop {
+                cpu.sample(pid);
+                peak_rss = peak_rss.max(procs::tree_rss_kib(pid));
+                tokio::select! {
+                    _ = &mut stopped => return Usage {
+                        tree_cpu: cpu.total() - before,
+                        root_cpu: cpu.of(pid) - root_before,
+                        peak_rss_kib: peak_rss,
+                    },
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        });
+        CpuSampler { stop, task }
+    }
+
+    async fn stop(self) -> Usage {
+        let _ = self.stop.send(());
+        self.task.await.expect("the sampler ran")
+    }
+}
+
+/// What a [`CpuSampler`] measured.
+struct Usage {
+    /// CPU seconds of the whole tree.
+    tree_cpu: f64,
+    /// CPU seconds of the root process alone (the handler without its Python kernels).
+    root_cpu: f64,
+    /// The tree's peak resident memory.
+    peak_rss_kib: u64,
 }
 
 fn kib_to_mib(samples: &[f64]) -> Vec<f64> {

@@ -194,6 +194,35 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     sum / ticks
 }
 
+/// CPU time of a process tree whose members come and go: the interpreter's Python kernels are
+/// killed, not waited for, so their time never reaches the handler's `cutime`. Each sample
+/// records every live member's own time; a member's last sample stands for it once it is gone.
+#[derive(Default)]
+pub struct TreeCpu {
+    seen: std::collections::HashMap<u32, f64>,
+}
+
+impl TreeCpu {
+    /// Records the CPU seconds of `root` and its live descendants so far.
+    pub fn sample(&mut self, root: u32) {
+        for pid in descendants(root).into_iter().chain(std::iter::once(root)) {
+            let cpu = cpu_seconds(pid);
+            let entry = self.seen.entry(pid).or_insert(0.0);
+            *entry = entry.max(cpu);
+        }
+    }
+
+    /// The CPU seconds of every member ever sampled.
+    pub fn total(&self) -> f64 {
+        self.seen.values().sum()
+    }
+
+    /// The CPU seconds of one member.
+    pub fn of(&self, pid: u32) -> f64 {
+        self.seen.get(&pid).copied().unwrap_or(0.0)
+    }
+}
+
 /// The 1-minute load average, to show how busy the shared machine was.
 pub fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")

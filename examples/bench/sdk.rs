@@ -199,7 +199,8 @@ pub fn python_path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
 }
 
-fn own_cpu_seconds() -> f64 {
+/// CPU seconds this process has used (user + system).
+pub fn own_cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
