@@ -12,8 +12,9 @@ pub mod payload;
 pub mod proto;
 pub mod registry;
 pub mod replay;
+pub mod time;
 pub mod worker;
 
 pub use failure::FailureDetails;
 pub use registry::{ActivityContext, Registry};
-pub use replay::OrchestrationContext;
+pub use replay::{OrchestrationContext, RetryPolicy};
