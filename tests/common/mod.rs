@@ -1,4 +1,5 @@
 //! Helpers shared by the scenario tests. Each test file uses only some of them.
 #![allow(dead_code)]
 
+pub mod backend;
 pub mod python;
