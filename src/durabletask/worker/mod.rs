@@ -83,6 +83,8 @@ pub enum ConnectionState {
     Connected,
     /// The connection was lost; waiting to try again.
     Reconnecting,
+    /// Shutting down: no new work items are taken, in-flight ones are finishing.
+    Stopping,
     /// Shut down.
     Stopped,
 }

@@ -220,7 +220,9 @@ impl Looping {
     async fn drain(mut self) -> ShutdownReport {
         let grace = self.stop.borrow().unwrap_or_default();
         let abandon_budget = (grace / 4).min(Duration::from_secs(2));
+        while self.in_flight.try_join_next().is_some() {}
         let in_flight = self.in_flight.len();
+        let _ = self.state.send(ConnectionState::Stopping);
         tracing::info!(
             in_flight,
             grace_ms = grace.as_millis() as u64,
