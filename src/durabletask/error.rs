@@ -96,7 +96,7 @@ impl From<tonic::Status> for ClientError {
 
 /// Tonic reports a deadline enforced on our side as Cancelled with a `TimeoutExpired` source;
 /// for callers it is the same as the server's DeadlineExceeded.
-fn client_deadline_passed(status: &tonic::Status) -> bool {
+pub(crate) fn client_deadline_passed(status: &tonic::Status) -> bool {
     if status.code() != tonic::Code::Cancelled {
         return false;
     }

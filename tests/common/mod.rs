@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod fake_backend;
 pub mod python;

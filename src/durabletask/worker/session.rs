@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tonic::Code;
 
 use super::super::channel::{SidecarClient, connect_lazy, sidecar_client};
+use super::super::error::client_deadline_passed;
 use super::super::proto;
 use super::super::proto::work_item::Request;
 use super::item::ItemContext;
@@ -265,7 +266,8 @@ fn transport_failure(reason: &str) -> Ended {
 
 fn status_failure(rpc: &str, status: &tonic::Status) -> Ended {
     Ended::Failed {
-        transport: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded),
+        transport: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+            || client_deadline_passed(status),
         reason: format!("{rpc}: {:?}: {}", status.code(), status.message()),
     }
 }
