@@ -4,3 +4,4 @@
 pub mod backend;
 pub mod fake_backend;
 pub mod python;
+pub mod stack;
