@@ -11,7 +11,7 @@ use std::time::Duration;
 use evalgate::durabletask::proto::task_hub_sidecar_service_server::{
     TaskHubSidecarService, TaskHubSidecarServiceServer,
 };
-use evalgate::durabletask::proto::{self, work_item};
+use evalgate::durabletask::proto::{self, history_event, work_item};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tonic::{Code, Request, Response, Status};
@@ -205,6 +205,57 @@ fake_service! {
     }
 }
 
+impl Step {
+    /// An activity work item for instance `inst-1`.
+    pub fn activity(name: &str, input: &str, task_id: i32, token: &str) -> Self {
+        Step::Item(Box::new(proto::WorkItem {
+            completion_token: token.into(),
+            request: Some(work_item::Request::ActivityRequest(
+                proto::ActivityRequest {
+                    name: name.into(),
+                    input: Some(input.into()),
+                    orchestration_instance: Some(proto::OrchestrationInstance {
+                        instance_id: "inst-1".into(),
+                        execution_id: None,
+                    }),
+                    task_id,
+                    ..Default::default()
+                },
+            )),
+        }))
+    }
+
+    /// The first turn of `orchestrator` for instance `inst-o`, without input.
+    pub fn first_turn(orchestrator: &str, token: &str) -> Self {
+        let event = |event_type| proto::HistoryEvent {
+            event_id: -1,
+            timestamp: Some(prost_types::Timestamp::default()),
+            event_type: Some(event_type),
+        };
+        Step::Item(Box::new(proto::WorkItem {
+            completion_token: token.into(),
+            request: Some(work_item::Request::OrchestratorRequest(
+                proto::OrchestratorRequest {
+                    instance_id: "inst-o".into(),
+                    new_events: vec![
+                        event(history_event::EventType::OrchestratorStarted(
+                            proto::OrchestratorStartedEvent {},
+                        )),
+                        event(history_event::EventType::ExecutionStarted(
+                            proto::ExecutionStartedEvent {
+                                name: orchestrator.into(),
+                                input: Some(String::new()),
+                                ..Default::default()
+                            },
+                        )),
+                    ],
+                    ..Default::default()
+                },
+            )),
+        }))
+    }
+}
+
 /// A running fake backend; the server stops when this is dropped.
 pub struct FakeBackend {
     /// Where it listens.
@@ -259,6 +310,27 @@ impl FakeBackend {
             .await
             .expect("the fake backend saw nothing more in time")
             .expect("the fake backend is running")
+    }
+
+    /// Expects a Hello next; returns the peer it came from.
+    pub async fn expect_hello(&mut self, timeout: Duration) -> Option<SocketAddr> {
+        match self.next(timeout).await {
+            Seen::Hello { remote, .. } => remote,
+            other => panic!("expected Hello, saw {other:?}"),
+        }
+    }
+
+    /// Expects a GetWorkItems next; returns its request.
+    pub async fn expect_get_work_items(&mut self, timeout: Duration) -> proto::GetWorkItemsRequest {
+        match self.next(timeout).await {
+            Seen::GetWorkItems { request, .. } => request,
+            other => panic!("expected GetWorkItems, saw {other:?}"),
+        }
+    }
+
+    /// Everything seen and not yet taken. After the worker has shut down, this is all it sent.
+    pub fn rest(&mut self) -> Vec<Seen> {
+        std::iter::from_fn(|| self.seen.try_recv().ok()).collect()
     }
 }
 
