@@ -51,6 +51,7 @@ async fn every_call_carries_the_hub_the_agent_and_the_worker_id() {
             Seen::GetWorkItems { headers, request } => {
                 assert_eq!(request.max_concurrent_orchestration_work_items, 3);
                 assert_eq!(request.max_concurrent_activity_work_items, 4);
+                assert!(request.work_item_filters.is_none(), "filters are opt-in");
                 headers
             }
             other => panic!("unexpected {other:?}"),
@@ -161,5 +162,33 @@ async fn the_worker_reconnects_whatever_way_the_stream_ends() {
         fake.expect_hello(WAIT).await;
         fake.expect_get_work_items(WAIT).await;
     }
+    handle.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn work_item_filters_name_what_the_registry_holds() {
+    let mut fake = FakeBackend::start(Script::default()).await;
+    let mut registry = registry();
+    registry.add_orchestrator("route", |_ctx, (): ()| async move { Ok(()) });
+    let connection = ConnectionString::unauthenticated(fake.endpoint(), "faults-hub");
+    let options = WorkerOptions {
+        use_work_item_filters: true,
+        ..options()
+    };
+    let handle = Worker::new(&connection, registry, options).unwrap().start();
+
+    fake.expect_hello(WAIT).await;
+    let request = fake.expect_get_work_items(WAIT).await;
+    let filters = request.work_item_filters.expect("filters were asked for");
+    let names = |names: Vec<String>| names.join(",");
+    assert_eq!(
+        names(filters.orchestrations.into_iter().map(|f| f.name).collect()),
+        "route"
+    );
+    assert_eq!(
+        names(filters.activities.into_iter().map(|f| f.name).collect()),
+        "double"
+    );
+    assert!(filters.entities.is_empty());
     handle.shutdown(Duration::from_secs(5)).await;
 }

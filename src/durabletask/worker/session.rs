@@ -17,6 +17,7 @@ use super::super::channel::{SidecarClient, connect_lazy, sidecar_client};
 use super::super::error::client_deadline_passed;
 use super::super::proto;
 use super::super::proto::work_item::Request;
+use super::super::registry::Registry;
 use super::item::ItemContext;
 use super::{ConnectionState, ShutdownReport, Worker, activity, orchestration};
 
@@ -110,6 +111,9 @@ impl Looping {
         let request = proto::GetWorkItemsRequest {
             max_concurrent_orchestration_work_items: clamp(options.max_concurrent_orchestrations),
             max_concurrent_activity_work_items: clamp(options.max_concurrent_activities),
+            work_item_filters: options
+                .use_work_item_filters
+                .then(|| filters(&self.worker.registry)),
             ..Default::default()
         };
         let _ = self.state.send(ConnectionState::Connected);
@@ -269,6 +273,31 @@ fn status_failure(rpc: &str, status: &tonic::Status) -> Ended {
         transport: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
             || client_deadline_passed(status),
         reason: format!("{rpc}: {:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// Filters naming every registered orchestrator and activity, any version, and no entities.
+fn filters(registry: &Registry) -> proto::WorkItemFilters {
+    let mut orchestrations: Vec<_> = registry
+        .orchestrator_names()
+        .map(|name| proto::OrchestrationFilter {
+            name: name.to_owned(),
+            versions: Vec::new(),
+        })
+        .collect();
+    let mut activities: Vec<_> = registry
+        .activity_names()
+        .map(|name| proto::ActivityFilter {
+            name: name.to_owned(),
+            versions: Vec::new(),
+        })
+        .collect();
+    orchestrations.sort_by(|a, b| a.name.cmp(&b.name));
+    activities.sort_by(|a, b| a.name.cmp(&b.name));
+    proto::WorkItemFilters {
+        orchestrations,
+        activities,
+        entities: Vec::new(),
     }
 }
 
