@@ -152,6 +152,13 @@ async fn the_worker_reconnects_whatever_way_the_stream_ends() {
             vec![Step::Fail(Status::not_found("task hub not found yet"))],
             vec![Step::Fail(Status::unavailable("draining"))],
             vec![Step::Fail(Status::internal("h2 protocol error"))],
+            vec![
+                Step::Pings {
+                    count: 1,
+                    every: Duration::from_millis(1),
+                },
+                Step::End,
+            ],
         ],
         ..Script::default()
     };
@@ -162,6 +169,9 @@ async fn the_worker_reconnects_whatever_way_the_stream_ends() {
         fake.expect_hello(WAIT).await;
         fake.expect_get_work_items(WAIT).await;
     }
+    assert!(matches!(fake.next(WAIT).await, Seen::PingSent(1)));
+    fake.expect_hello(WAIT).await;
+    fake.expect_get_work_items(WAIT).await;
     handle.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -48,6 +48,8 @@ pub enum Step {
     Pings { count: u32, every: Duration },
     /// End the stream with this error.
     Fail(Status),
+    /// End the stream cleanly (status OK), as a backend drain does.
+    End,
 }
 
 /// A backend that follows a script and reports everything it sees.
@@ -123,6 +125,7 @@ fake_service! {
                             let _ = items.send(Err(status)).await;
                             return;
                         }
+                        Step::End => return,
                         Step::Pings { count, every } => {
                             let mut ticks = tokio::time::interval(every);
                             for n in 1..=count {

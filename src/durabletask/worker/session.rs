@@ -25,8 +25,13 @@ use super::{ConnectionState, ShutdownReport, Worker, activity, orchestration};
 enum Ended {
     /// The owner asked the worker to stop.
     Stopped,
-    /// The connection failed; `transport` says whether it counts toward rebuilding the channel.
-    Failed { transport: bool, reason: String },
+    /// The connection ended; `transport` says whether it counts toward rebuilding the channel,
+    /// `graceful` that the backend closed a stream that had delivered work (as in a drain).
+    Failed {
+        transport: bool,
+        graceful: bool,
+        reason: String,
+    },
 }
 
 /// The loop's state across sessions.
@@ -64,7 +69,12 @@ pub(super) async fn run(
 
     loop {
         let ended = looping.session(&mut backoff, &mut transport_failures).await;
-        let Ended::Failed { transport, reason } = ended else {
+        let Ended::Failed {
+            transport,
+            graceful,
+            reason,
+        } = ended
+        else {
             break;
         };
 
@@ -73,12 +83,13 @@ pub(super) async fn run(
             transport_failures += 1;
         }
         let delay = backoff.next_delay();
-        tracing::warn!(
-            reason = %reason,
-            attempt = backoff.attempt(),
-            delay_ms = delay.as_millis() as u64,
-            "disconnected from the task hub; reconnecting"
-        );
+        let delay_ms = delay.as_millis() as u64;
+        if graceful {
+            tracing::info!(reason = %reason, delay_ms, "disconnected from the task hub; reconnecting");
+        } else {
+            let attempt = backoff.attempt();
+            tracing::warn!(reason = %reason, attempt, delay_ms, "connection to the task hub failed; reconnecting");
+        }
 
         if transport_failures >= looping.worker.options.channel_recreate_after {
             looping.rebuild_channel();
@@ -144,6 +155,7 @@ impl Looping {
                 Ok(Ok(None)) => {
                     return Ended::Failed {
                         transport: !received,
+                        graceful: received,
                         reason: "the backend ended the stream".into(),
                     };
                 }
@@ -264,6 +276,7 @@ async fn stopped(stop: &mut watch::Receiver<Option<Duration>>) {
 fn transport_failure(reason: &str) -> Ended {
     Ended::Failed {
         transport: true,
+        graceful: false,
         reason: reason.to_owned(),
     }
 }
@@ -272,6 +285,7 @@ fn status_failure(rpc: &str, status: &tonic::Status) -> Ended {
     Ended::Failed {
         transport: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
             || client_deadline_passed(status),
+        graceful: false,
         reason: format!("{rpc}: {:?}: {}", status.code(), status.message()),
     }
 }
