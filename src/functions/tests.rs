@@ -347,3 +347,105 @@ async fn readiness_probe_answers_at_once() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// Every route and method declared in the function folders is served, and nothing else under
+/// the route prefix is.
+#[tokio::test]
+async fn declared_routes_are_served_and_nothing_else() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let host: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("host.json")).unwrap()).unwrap();
+    let prefix = host["extensions"]["http"]["routePrefix"]
+        .as_str()
+        .unwrap_or("api");
+    assert_eq!(
+        host["customHandler"]["enableForwardingHttpRequest"], true,
+        "the router expects forwarded requests"
+    );
+
+    let (app, fake) = app();
+    let id = "0123456789abcdef0123456789abcdef";
+    fake.start(id, &sample_submission()).await.unwrap();
+    fake.put_stage(id, Stage::AwaitingApproval, None);
+
+    let mut declared = Vec::new();
+    for function in ["SubmitCode", "ApproveCode", "GetStatus"] {
+        let path = root.join(function).join("function.json");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let trigger = json["bindings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "httpTrigger")
+            .unwrap_or_else(|| panic!("{} has no httpTrigger", path.display()))
+            .clone();
+        let route = trigger["route"].as_str().unwrap().to_owned();
+        for method in trigger["methods"].as_array().unwrap() {
+            declared.push((method.as_str().unwrap().to_uppercase(), route.clone()));
+        }
+    }
+    assert_eq!(declared.len(), 3, "{declared:?}");
+
+    for (method, route) in &declared {
+        // Fill in route parameters; optional ones are tried both with and without a value.
+        let mut paths = vec![route.replace("{id?}", id).replace("{id}", id)];
+        if route.contains("{id?}") {
+            paths.push(route.replace("/{id?}", ""));
+        }
+        for path in paths {
+            let uri = format!("/{prefix}/{path}");
+            let request = Request::builder()
+                .method(method.as_str())
+                .uri(&uri)
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"code":"1","approved":true}"#))
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert!(
+                response.status() != StatusCode::NOT_FOUND
+                    && response.status() != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {uri} is declared but answered {}",
+                response.status()
+            );
+        }
+    }
+
+    // Methods and paths nobody declared.
+    let undeclared = [
+        ("DELETE", format!("/{prefix}/code/{id}")),
+        ("PUT", format!("/{prefix}/code")),
+        ("GET", format!("/{prefix}/code/{id}/approval")),
+        ("GET", format!("/{prefix}/status")),
+        ("POST", format!("/{prefix}/code/{id}/approval/extra")),
+        ("GET", format!("/{prefix}")),
+    ];
+    for (method, uri) in undeclared {
+        let request = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert!(
+            response.status() == StatusCode::NOT_FOUND
+                || response.status() == StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri} is not declared but answered {}",
+            response.status()
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+}
+
+fn sample_submission() -> Submission {
+    Submission {
+        code: "1".into(),
+        submitted_by: None,
+        approval_timeout_secs: 60,
+        execution_timeout_secs: 10,
+        fingerprint: None,
+    }
+}

@@ -20,23 +20,31 @@ pub struct DevStack {
     pub taskhub: String,
     data_dir: PathBuf,
     env: Vec<(String, String)>,
+    args: Vec<String>,
     http: reqwest::Client,
 }
 
 impl DevStack {
     /// Starts `handler dev` on free ports with `env` added to its environment.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> DevStack {
+        Self::start_with_args(data_dir, env, &[])
+    }
+
+    /// Starts `handler dev` with extra command-line arguments.
+    pub fn start_with_args(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> DevStack {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, api, taskhub) = spawn(data_dir, &env);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, api, taskhub) = spawn(data_dir, &env, &args);
         DevStack {
             child,
             api,
             taskhub,
             data_dir: data_dir.to_owned(),
             env,
+            args,
             http: reqwest::Client::new(),
         }
     }
@@ -50,7 +58,7 @@ impl DevStack {
     /// Starts the process again on the same data directory (on new ports).
     pub fn restart(&mut self) {
         self.kill();
-        let (child, api, taskhub) = spawn(&self.data_dir, &self.env);
+        let (child, api, taskhub) = spawn(&self.data_dir, &self.env, &self.args);
         self.child = child;
         self.api = api;
         self.taskhub = taskhub;
@@ -144,7 +152,7 @@ async fn read(response: reqwest::Response) -> (u16, Value) {
 }
 
 /// Starts the process and reads the addresses it prints once it is ready.
-fn spawn(data_dir: &Path, env: &[(String, String)]) -> (Child, String, String) {
+fn spawn(data_dir: &Path, env: &[(String, String)], args: &[String]) -> (Child, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
     command
         .args([
@@ -156,6 +164,7 @@ fn spawn(data_dir: &Path, env: &[(String, String)]) -> (Child, String, String) {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(args)
         .env_remove("WEBSITE_INSTANCE_ID")
         .env_remove("WEBSITE_SITE_NAME")
         .env("RUST_LOG", "info")
