@@ -139,14 +139,7 @@ async fn runs_as_the_functions_host_runs_it() {
     let status_url = format!("{base}/api/code/{id}");
     let mut last = serde_json::Value::Null;
     poll_until("awaiting_approval", async || {
-        last = http
-            .get(&status_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        last = get_json(&http, &status_url).await;
         last["stage"] == "awaiting_approval"
     })
     .await;
@@ -164,14 +157,7 @@ async fn runs_as_the_functions_host_runs_it() {
         .unwrap();
     assert_eq!(decided.status(), 202);
     poll_until("approved", async || {
-        last = http
-            .get(&status_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        last = get_json(&http, &status_url).await;
         last["stage"] == "approved"
     })
     .await;
@@ -189,6 +175,10 @@ async fn runs_as_the_functions_host_runs_it() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "exit status {status}");
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 fn run_in_azure(args: &[&str], connection: &str, pool: &str) -> Output {

@@ -73,6 +73,14 @@ fn json(status: u16, body: &'static str) -> Response {
     (StatusCode::from_u16(status).unwrap(), headers, body).into_response()
 }
 
+/// The submission reached review with an `error` evaluation whose stderr says `reason`.
+async fn assert_reviewed_as_error(stack: &DevStack, id: &str, reason: &str) {
+    let waiting = stack.wait_for_stage(id, "awaiting_approval").await;
+    assert_eq!(waiting["evaluation"]["status"], "error", "{waiting}");
+    let stderr = waiting["evaluation"]["stderr"].as_str().unwrap();
+    assert!(stderr.contains(reason), "{stderr}");
+}
+
 fn dev_with_pool(url: &str) -> (DevStack, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let stack = DevStack::start_with_args(dir.path(), &[], &["--session-pool-url", url]);
@@ -125,14 +133,7 @@ async fn garbage_answers_are_not_retried_and_still_reach_review() {
     let (url, pool) = start_pool(vec![Answer::Garbage]).await;
     let (stack, _dir) = dev_with_pool(&url);
     let id = stack.submit_ok("print(1)").await;
-    let waiting = stack.wait_for_stage(&id, "awaiting_approval").await;
-    assert_eq!(waiting["evaluation"]["status"], "error");
-    assert!(
-        waiting["evaluation"]["stderr"]
-            .as_str()
-            .unwrap()
-            .contains("malformed")
-    );
+    assert_reviewed_as_error(&stack, &id, "malformed").await;
     assert_eq!(*pool.requests.lock().unwrap(), 1);
 }
 
@@ -145,13 +146,5 @@ async fn an_unreachable_pool_exhausts_the_policy_and_still_reaches_review() {
 
     let (stack, _dir) = dev_with_pool(&url);
     let id = stack.submit_ok("print(1)").await;
-    let waiting = stack.wait_for_stage(&id, "awaiting_approval").await;
-    assert_eq!(waiting["evaluation"]["status"], "error");
-    assert!(
-        waiting["evaluation"]["stderr"]
-            .as_str()
-            .unwrap()
-            .contains("cannot reach"),
-        "{waiting}"
-    );
+    assert_reviewed_as_error(&stack, &id, "cannot reach").await;
 }

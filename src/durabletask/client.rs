@@ -18,9 +18,9 @@ use super::connection::ConnectionString;
 pub use super::error::{ClientError, ConnectError};
 use super::payload;
 use super::proto;
+use super::time::to_timestamp;
 pub use instance::{
     InstanceQuery, InstanceState, PurgeFilter, PurgeResult, QueryPage, RuntimeStatus,
-    from_timestamp, to_timestamp,
 };
 
 /// How [`Client::schedule_new_orchestration`] starts an instance.

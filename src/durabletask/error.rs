@@ -80,6 +80,9 @@ impl ClientError {
 impl From<tonic::Status> for ClientError {
     fn from(status: tonic::Status) -> Self {
         let message = status.message().to_owned();
+        if client_deadline_passed(&status) {
+            return ClientError::DeadlineExceeded(message);
+        }
         match status.code() {
             tonic::Code::NotFound => ClientError::NotFound(message),
             tonic::Code::AlreadyExists => ClientError::AlreadyExists(message),
@@ -89,6 +92,22 @@ impl From<tonic::Status> for ClientError {
             code => ClientError::Rpc { code, message },
         }
     }
+}
+
+/// Tonic reports a deadline enforced on our side as Cancelled with a `TimeoutExpired` source;
+/// for callers it is the same as the server's DeadlineExceeded.
+pub(crate) fn client_deadline_passed(status: &tonic::Status) -> bool {
+    if status.code() != tonic::Code::Cancelled {
+        return false;
+    }
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        if err.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -111,6 +130,11 @@ mod tests {
             assert_eq!(err.code(), Some(code));
             assert_eq!(err.is_retryable(), retryable, "{code:?}");
         }
+        let timeout = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert!(matches!(
+            ClientError::from(timeout),
+            ClientError::DeadlineExceeded(_)
+        ));
         assert!(matches!(
             ClientError::from(tonic::Status::not_found("x")),
             ClientError::NotFound(m) if m == "x"

@@ -18,12 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 
 use instances::{BackendError, Instances};
 use problem::Problem;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// The largest code accepted, in bytes of UTF-8.
 pub const MAX_CODE_BYTES: usize = 256 * 1024;
@@ -37,6 +38,19 @@ pub struct ApiSettings {
     pub approval_timeout: Duration,
     /// The execution time limit for the code.
     pub execution_timeout: Duration,
+    /// Whether the Easy Auth principal headers identify the caller (see [`principal`]).
+    pub trust_principal_headers: bool,
+}
+
+impl ApiSettings {
+    /// The caller named by the principal headers, when they are trusted.
+    pub fn caller(&self, headers: &HeaderMap) -> Option<crate::workflow::model::Principal> {
+        if self.trust_principal_headers {
+            principal::from_headers(headers)
+        } else {
+            None
+        }
+    }
 }
 
 /// What every handler shares.
@@ -63,7 +77,24 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ready))
         .nest("/api", api)
         .fallback(not_found)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
+}
+
+/// A span per request with the method and the matched route only: the query string carries the
+/// function key, and the path carries ids that are fine but add nothing the route does not.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    tracing::debug_span!("request", http.method = %request.method(), http.route = route)
 }
 
 /// The host's readiness probe: answered at once, whether or not the worker has connected yet.

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use super::super::failure::FailureDetails;
 use super::super::payload::{self, PayloadError};
 use super::super::proto;
+use super::super::time::{from_timestamp, to_timestamp};
 use super::ClientError;
 
 /// Where an orchestration instance is in its life. Mirrors the wire's `OrchestrationStatus`,
@@ -134,13 +135,15 @@ impl InstanceState {
             name: state.name,
             created_at: state
                 .created_timestamp
+                .as_ref()
                 .map(from_timestamp)
                 .unwrap_or_default(),
             last_updated_at: state
                 .last_updated_timestamp
+                .as_ref()
                 .map(from_timestamp)
                 .unwrap_or_default(),
-            completed_at: state.completed_timestamp.map(from_timestamp),
+            completed_at: state.completed_timestamp.as_ref().map(from_timestamp),
             input: non_empty(state.input),
             output: non_empty(state.output),
             custom_status: non_empty(state.custom_status),
@@ -231,19 +234,6 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
-/// A protobuf timestamp for a UTC time.
-pub fn to_timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: time.timestamp_subsec_nanos() as i32,
-    }
-}
-
-/// The UTC time of a protobuf timestamp (the epoch when out of range).
-pub fn from_timestamp(ts: prost_types::Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp(ts.seconds, ts.nanos.clamp(0, 999_999_999) as u32).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,11 +263,5 @@ mod tests {
         assert_eq!(state.output_as::<u32>().unwrap(), 42);
         let status: serde_json::Value = state.custom_status_as().unwrap();
         assert_eq!(status["step"], "done");
-    }
-
-    #[test]
-    fn timestamps_round_trip() {
-        let now = Utc::now();
-        assert_eq!(from_timestamp(to_timestamp(now)), now);
     }
 }

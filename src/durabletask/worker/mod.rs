@@ -50,6 +50,9 @@ pub struct WorkerOptions {
     pub channel_recreate_after: u32,
     /// The largest completion sent; see [`DEFAULT_MAX_COMPLETION_BYTES`].
     pub max_completion_bytes: usize,
+    /// Ask the backend for work items of registered names only, so that workers with different
+    /// registries can share a task hub. Off by default: unknown names then fail visibly.
+    pub use_work_item_filters: bool,
 }
 
 impl Default for WorkerOptions {
@@ -64,6 +67,7 @@ impl Default for WorkerOptions {
             backoff_cap: Duration::from_secs(30),
             channel_recreate_after: 5,
             max_completion_bytes: DEFAULT_MAX_COMPLETION_BYTES,
+            use_work_item_filters: false,
         }
     }
 }
@@ -83,6 +87,8 @@ pub enum ConnectionState {
     Connected,
     /// The connection was lost; waiting to try again.
     Reconnecting,
+    /// Shutting down: no new work items are taken, in-flight ones are finishing.
+    Stopping,
     /// Shut down.
     Stopped,
 }

@@ -1,6 +1,6 @@
 //! Running one orchestration work item: fetch streamed history if asked, replay it with the
-//! engine, and complete with the new actions — or fail the orchestration when it cannot be run
-//! or its answer is too large to send.
+//! engine, and complete with the new actions — or fail the orchestration when the engine panics
+//! or its answer is too large to send. (An unknown orchestrator is the engine's to fail.)
 
 use std::sync::Arc;
 
@@ -75,17 +75,6 @@ async fn execute(
     }
 
     let instance_id = request.instance_id.clone();
-    if let Some(name) = orchestrator_name(&request)
-        && ctx.registry.orchestrator(name).is_none()
-    {
-        let failure = FailureDetails::new(
-            "OrchestratorTaskNotFound",
-            format!("no orchestrator named `{name}` is registered with this worker"),
-        )
-        .non_retriable();
-        return Some(failed(instance_id, Vec::new(), failure));
-    }
-
     // The engine is synchronous and may run user code for a while, so it gets its own thread;
     // a panic there fails the orchestration instead of the worker.
     let registry = ctx.registry.clone();
@@ -102,19 +91,6 @@ async fn execute(
         }
         Err(_) => None,
     }
-}
-
-/// The orchestrator's name, from the execution-started event of this execution.
-fn orchestrator_name(request: &proto::OrchestratorRequest) -> Option<&str> {
-    use proto::history_event::EventType;
-    request
-        .past_events
-        .iter()
-        .chain(&request.new_events)
-        .find_map(|event| match &event.event_type {
-            Some(EventType::ExecutionStarted(started)) => Some(started.name.as_str()),
-            _ => None,
-        })
 }
 
 async fn fetch_history(

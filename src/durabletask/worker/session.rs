@@ -14,8 +14,10 @@ use tokio::task::JoinSet;
 use tonic::Code;
 
 use super::super::channel::{SidecarClient, connect_lazy, sidecar_client};
+use super::super::error::client_deadline_passed;
 use super::super::proto;
 use super::super::proto::work_item::Request;
+use super::super::registry::Registry;
 use super::item::ItemContext;
 use super::{ConnectionState, ShutdownReport, Worker, activity, orchestration};
 
@@ -23,8 +25,13 @@ use super::{ConnectionState, ShutdownReport, Worker, activity, orchestration};
 enum Ended {
     /// The owner asked the worker to stop.
     Stopped,
-    /// The connection failed; `transport` says whether it counts toward rebuilding the channel.
-    Failed { transport: bool, reason: String },
+    /// The connection ended; `transport` says whether it counts toward rebuilding the channel,
+    /// `graceful` that the backend closed a stream that had delivered work (as in a drain).
+    Failed {
+        transport: bool,
+        graceful: bool,
+        reason: String,
+    },
 }
 
 /// The loop's state across sessions.
@@ -62,7 +69,12 @@ pub(super) async fn run(
 
     loop {
         let ended = looping.session(&mut backoff, &mut transport_failures).await;
-        let Ended::Failed { transport, reason } = ended else {
+        let Ended::Failed {
+            transport,
+            graceful,
+            reason,
+        } = ended
+        else {
             break;
         };
 
@@ -71,12 +83,13 @@ pub(super) async fn run(
             transport_failures += 1;
         }
         let delay = backoff.next_delay();
-        tracing::warn!(
-            reason = %reason,
-            attempt = backoff.attempt(),
-            delay_ms = delay.as_millis() as u64,
-            "disconnected from the task hub; reconnecting"
-        );
+        let delay_ms = delay.as_millis() as u64;
+        if graceful {
+            tracing::info!(reason = %reason, delay_ms, "disconnected from the task hub; reconnecting");
+        } else {
+            let attempt = backoff.attempt();
+            tracing::warn!(reason = %reason, attempt, delay_ms, "connection to the task hub failed; reconnecting");
+        }
 
         if transport_failures >= looping.worker.options.channel_recreate_after {
             looping.rebuild_channel();
@@ -109,6 +122,9 @@ impl Looping {
         let request = proto::GetWorkItemsRequest {
             max_concurrent_orchestration_work_items: clamp(options.max_concurrent_orchestrations),
             max_concurrent_activity_work_items: clamp(options.max_concurrent_activities),
+            work_item_filters: options
+                .use_work_item_filters
+                .then(|| filters(&self.worker.registry)),
             ..Default::default()
         };
         let _ = self.state.send(ConnectionState::Connected);
@@ -139,6 +155,7 @@ impl Looping {
                 Ok(Ok(None)) => {
                     return Ended::Failed {
                         transport: !received,
+                        graceful: received,
                         reason: "the backend ended the stream".into(),
                     };
                 }
@@ -220,7 +237,9 @@ impl Looping {
     async fn drain(mut self) -> ShutdownReport {
         let grace = self.stop.borrow().unwrap_or_default();
         let abandon_budget = (grace / 4).min(Duration::from_secs(2));
+        while self.in_flight.try_join_next().is_some() {}
         let in_flight = self.in_flight.len();
+        let _ = self.state.send(ConnectionState::Stopping);
         tracing::info!(
             in_flight,
             grace_ms = grace.as_millis() as u64,
@@ -257,14 +276,42 @@ async fn stopped(stop: &mut watch::Receiver<Option<Duration>>) {
 fn transport_failure(reason: &str) -> Ended {
     Ended::Failed {
         transport: true,
+        graceful: false,
         reason: reason.to_owned(),
     }
 }
 
 fn status_failure(rpc: &str, status: &tonic::Status) -> Ended {
     Ended::Failed {
-        transport: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded),
+        transport: matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+            || client_deadline_passed(status),
+        graceful: false,
         reason: format!("{rpc}: {:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// Filters naming every registered orchestrator and activity, any version, and no entities.
+fn filters(registry: &Registry) -> proto::WorkItemFilters {
+    let mut orchestrations: Vec<_> = registry
+        .orchestrator_names()
+        .map(|name| proto::OrchestrationFilter {
+            name: name.to_owned(),
+            versions: Vec::new(),
+        })
+        .collect();
+    let mut activities: Vec<_> = registry
+        .activity_names()
+        .map(|name| proto::ActivityFilter {
+            name: name.to_owned(),
+            versions: Vec::new(),
+        })
+        .collect();
+    orchestrations.sort_by(|a, b| a.name.cmp(&b.name));
+    activities.sort_by(|a, b| a.name.cmp(&b.name));
+    proto::WorkItemFilters {
+        orchestrations,
+        activities,
+        entities: Vec::new(),
     }
 }
 
