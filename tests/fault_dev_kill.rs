@@ -15,9 +15,9 @@ use common::stack::DevStack;
 use fault_common::{Chaos, Victim, kill_plan, seeded_rng, stream};
 
 /// Submissions in the stream.
-const SUBMISSIONS: usize = 32;
+const SUBMISSIONS: usize = 40;
 /// Kills spread over the stream's operations.
-const KILLS: usize = 6;
+const KILLS: usize = 10;
 
 impl Victim for DevStack {
     fn api(&self) -> String {
@@ -41,7 +41,7 @@ impl Victim for DevStack {
 async fn kill_nine_during_submissions_and_approvals_loses_and_duplicates_nothing() {
     let mut rng = seeded_rng();
     let ops = stream(SUBMISSIONS, 4);
-    let kills = kill_plan(&mut rng, ops.len(), KILLS, Duration::from_millis(30));
+    let kills = kill_plan(&mut rng, ops.len(), KILLS, Duration::from_millis(200));
 
     let dir = tempfile::tempdir().unwrap();
     let stack = DevStack::start(dir.path(), &[("APPROVAL_TIMEOUT", "1h")]);

@@ -16,9 +16,9 @@ use fault_common::{Chaos, Victim, kill_plan, seeded_rng, stream};
 
 const HANDLER: &str = env!("CARGO_BIN_EXE_handler");
 /// Submissions in the stream.
-const SUBMISSIONS: usize = 24;
+const SUBMISSIONS: usize = 32;
 /// Kills of the task hub spread over the stream's operations.
-const KILLS: usize = 4;
+const KILLS: usize = 6;
 
 /// A child process that is killed when the test ends, however it ends.
 struct Proc(Child);
@@ -127,7 +127,7 @@ async fn wait_ready(base: &str) {
 async fn the_worker_reconnects_after_the_task_hub_is_killed_and_nothing_is_lost() {
     let mut rng = seeded_rng();
     let ops = stream(SUBMISSIONS, 3);
-    let kills = kill_plan(&mut rng, ops.len(), KILLS, Duration::from_millis(30));
+    let kills = kill_plan(&mut rng, ops.len(), KILLS, Duration::from_millis(200));
 
     let data = tempfile::tempdir().unwrap();
     let (_pool, pool_url) = start_tool(

@@ -61,7 +61,9 @@ pub fn stream(count: usize, lag: usize) -> Vec<Op> {
     ops
 }
 
-/// `kills` distinct operations of `ops`, each with a delay after its request of under `within`.
+/// `kills` distinct operations of `ops`, each with a delay after its request of under `within`
+/// (for half of them, under a tenth of it: requests are answered within milliseconds, so those
+/// kills land mid-request, the others mostly while the code runs or a turn commits).
 pub fn kill_plan(
     rng: &mut StdRng,
     ops: usize,
@@ -71,7 +73,8 @@ pub fn kill_plan(
     let mut plan = BTreeMap::new();
     while plan.len() < kills.min(ops) {
         let at = rng.random_range(0..ops);
-        let delay = rng.random_range(0..within.as_micros() as u64);
+        let scale = if rng.random_bool(0.5) { 10 } else { 1 };
+        let delay = rng.random_range(0..within.as_micros() as u64 / scale);
         plan.insert(at, Duration::from_micros(delay));
     }
     eprintln!("kills at operations {plan:?} of {ops}");
