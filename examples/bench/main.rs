@@ -3,8 +3,9 @@
 //! official Python SDK's. See BENCHMARKS.md for the commands and the results.
 //!
 //! Build once with `cargo build --release --bin handler --example bench`, then run
-//! `target/release/examples/bench all` (or one part: `startup`, `latency`, `throughput`, `sdk`,
-//! `fsync`). Every part prints readable lines and a JSON line starting with `RESULT `.
+//! `target/release/examples/bench all` (or one part: `startup`, `latency`, `throughput`,
+//! `serve-throughput`, `sdk`, `fsync`). Every part prints readable lines and a JSON line
+//! starting with `RESULT `.
 
 mod flows;
 mod procs;
@@ -45,6 +46,9 @@ enum Part {
     },
     /// Completed flows per second on `handler dev` (submit, run, approve), and memory under load.
     Throughput(LoadArgs),
+    /// The same flows against `handler` in serve mode with `handler taskhub` and `handler
+    /// interpreter` as separate processes: CPU and memory per process under load.
+    ServeThroughput(LoadArgs),
     /// The same flow on the SDKs alone with a trivial activity: ours and the official Python SDK.
     Sdk(LoadArgs),
     /// fsyncs per second on the scratch directory's file system: the task hub's commit ceiling.
@@ -96,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         Part::Startup { runs } => bench.startup(runs)?,
         Part::Latency { count, poll_ms } => bench.latency(count, poll_ms).await?,
         Part::Throughput(load) => bench.throughput(load).await?,
+        Part::ServeThroughput(load) => bench.serve_throughput(load).await?,
         Part::Sdk(load) => bench.sdk(load).await?,
         Part::Fsync => bench.fsync()?,
         Part::All => json!({
@@ -103,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
             "startup": bench.startup(20)?,
             "latency": bench.latency(100, 5).await?,
             "throughput": bench.throughput(DEFAULT_LOAD).await?,
+            "serve_throughput": bench.serve_throughput(DEFAULT_LOAD).await?,
             "sdk": bench.sdk(DEFAULT_LOAD).await?,
         }),
     };
@@ -248,6 +254,68 @@ impl Bench {
             "handler_peak_rss_mib": peak_process as f64 / 1024.0,
             "tree_rss_idle_mib": idle_tree as f64 / 1024.0,
             "tree_rss_peak_mib": peak_tree as f64 / 1024.0,
+        }))
+    }
+
+    async fn serve_throughput(&self, load: LoadArgs) -> anyhow::Result<Value> {
+        let (hub, hub_addr) = procs::taskhub(&self.handler, &self.scratch.path().join("load-hub"))?;
+        let (pool, pool_url) = procs::interpreter(&self.handler)?;
+        let port = procs::free_port();
+        let command = procs::serve_command(&self.handler, port, &hub_addr, &pool_url);
+        let (handler, _) = startup::time_to_ready(command, port)?;
+        let api = flows::Api::new(&format!("http://127.0.0.1:{port}/api"));
+        let poll = Duration::from_millis(load.poll_ms);
+        flows::sequential(&api, 1, poll).await?;
+        let (idle_rss, _) = procs::rss_kib(handler.pid())?;
+
+        let meters = [handler.pid(), hub.pid(), pool.pid()].map(CpuSampler::start);
+        let window = Duration::from_secs(load.seconds);
+        let run = flows::closed_loops(&api, load.flows, window, poll).await;
+        let mut usage = Vec::new();
+        for meter in meters {
+            usage.push(meter.stop().await);
+        }
+        let (_, handler_peak) = procs::rss_kib(handler.pid())?;
+        let (_, hub_peak) = procs::rss_kib(hub.pid())?;
+
+        let done = run.completed.len();
+        let per_flow = |seconds: f64| 1000.0 * seconds / done.max(1) as f64;
+        let total: Vec<f64> = run.completed.iter().map(|t| t.total_ms).collect();
+        println!(
+            "serve throughput: {done} flows in {} s with {} loops: {:.1}/s ({} errors)",
+            load.seconds,
+            load.flows,
+            done as f64 / window.as_secs_f64(),
+            run.errors.len()
+        );
+        println!("  submit to approved: {}", stats::line(&total, "ms"));
+        println!(
+            "  cpu per flow: handler {:.1} ms, task hub {:.1} ms, interpreter + kernels {:.1} ms",
+            per_flow(usage[0].tree_cpu),
+            per_flow(usage[1].tree_cpu),
+            per_flow(usage[2].tree_cpu)
+        );
+        println!(
+            "  memory: handler {:.1} MiB idle, {:.1} MiB peak; task hub peak {:.1} MiB; \
+             interpreter tree peak {:.1} MiB",
+            idle_rss as f64 / 1024.0,
+            handler_peak as f64 / 1024.0,
+            hub_peak as f64 / 1024.0,
+            usage[2].peak_rss_kib as f64 / 1024.0
+        );
+        Ok(json!({
+            "flows": load.flows, "window_s": load.seconds, "completed": done,
+            "per_second": done as f64 / window.as_secs_f64(), "errors": run.errors.len(),
+            "total_ms": stats::json(&total),
+            "cpu_ms_per_flow": {
+                "handler": per_flow(usage[0].tree_cpu),
+                "taskhub": per_flow(usage[1].tree_cpu),
+                "interpreter": per_flow(usage[2].tree_cpu),
+            },
+            "handler_idle_rss_mib": idle_rss as f64 / 1024.0,
+            "handler_peak_rss_mib": handler_peak as f64 / 1024.0,
+            "taskhub_peak_rss_mib": hub_peak as f64 / 1024.0,
+            "interpreter_tree_peak_rss_mib": usage[2].peak_rss_kib as f64 / 1024.0,
         }))
     }
 
