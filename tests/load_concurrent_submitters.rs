@@ -1,7 +1,8 @@
-//! Many submitters at once against `handler dev` for a bounded time. Each submits code, waits
-//! for its evaluation and approves it, back to back. The only refusals allowed are documented
-//! backpressure (429 or 503 with `Retry-After`), and every accepted submission reaches
-//! `awaiting_approval` with its own output and then `approved`. Nothing here asserts a time.
+//! Many submitters at once against `handler dev` for a bounded time. Most submit code, wait for
+//! its evaluation and approve it, back to back; a few submit as fast as they are answered, up to
+//! a cap, without waiting. The only refusals allowed are documented backpressure (429 or 503
+//! with `Retry-After`), and every accepted submission reaches `awaiting_approval` with its own
+//! output; the reviewed ones then reach `approved`. Nothing here asserts a time.
 
 mod common;
 
@@ -11,8 +12,13 @@ use std::time::{Duration, Instant};
 use common::stack::{DevStack, STAGE_DEADLINE};
 use serde_json::{Value, json};
 
-/// Concurrent submitters.
-const SUBMITTERS: usize = 12;
+/// Submitters that wait for each evaluation and approve it.
+const REVIEWING: usize = 8;
+/// Submitters that only submit, at most `BURST_CAP` each.
+const BURSTING: usize = 4;
+const BURST_CAP: usize = 40;
+/// Every submitter.
+const SUBMITTERS: usize = REVIEWING + BURSTING;
 /// How long they keep submitting.
 const WINDOW: Duration = Duration::from_secs(15);
 
@@ -25,14 +31,14 @@ struct Seen {
     backpressure: Vec<(u16, String)>,
 }
 
-async fn submitter(api: String, worker: usize, until: Instant) -> Seen {
+async fn submitter(api: String, worker: usize, until: Instant, reviews: bool) -> Seen {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     let mut seen = Seen::default();
     let mut n = 0;
-    while Instant::now() < until {
+    while Instant::now() < until && (reviews || seen.accepted.len() < BURST_CAP) {
         n += 1;
         let number = worker * 100_000 + n;
         let response = http
@@ -63,14 +69,15 @@ async fn submitter(api: String, worker: usize, until: Instant) -> Seen {
         }
         let id = body["id"].as_str().expect("an id").to_owned();
         seen.accepted.push((id.clone(), number));
-
-        wait_then_approve(&http, &api, &id, number).await;
+        if reviews {
+            wait_then_approve(&http, &api, &id, number).await;
+        }
     }
     seen
 }
 
-/// Polls until the submission awaits approval, checks its evaluation and approves it.
-async fn wait_then_approve(http: &reqwest::Client, api: &str, id: &str, number: usize) {
+/// Polls until the submission awaits approval and checks its evaluation.
+async fn wait_for_review(http: &reqwest::Client, api: &str, id: &str, number: usize) {
     let deadline = Instant::now() + STAGE_DEADLINE;
     let waiting = loop {
         let response = http.get(format!("{api}/code/{id}")).send().await.unwrap();
@@ -95,7 +102,11 @@ async fn wait_then_approve(http: &reqwest::Client, api: &str, id: &str, number: 
         format!("{number}\n"),
         "{waiting}"
     );
+}
 
+/// Waits for the evaluation, then approves.
+async fn wait_then_approve(http: &reqwest::Client, api: &str, id: &str, number: usize) {
+    wait_for_review(http, api, id, number).await;
     let decided = http
         .post(format!("{api}/code/{id}/approval"))
         .json(&json!({"approved": true, "comment": format!("load {number}")}))
@@ -111,13 +122,23 @@ async fn concurrent_submitters_see_only_backpressure_and_every_submission_reache
     let stack = DevStack::start(dir.path(), &[("APPROVAL_TIMEOUT", "1h")]);
     let until = Instant::now() + WINDOW;
     let tasks: Vec<_> = (0..SUBMITTERS)
-        .map(|worker| tokio::spawn(submitter(stack.api.clone(), worker, until)))
+        .map(|worker| {
+            let reviews = worker < REVIEWING;
+            tokio::spawn(submitter(stack.api.clone(), worker, until, reviews))
+        })
         .collect();
 
     let mut accepted = Vec::new();
+    let mut burst = Vec::new();
+    let mut reviewed = Vec::new();
     let mut backpressure = Vec::new();
-    for task in tasks {
+    for (worker, task) in tasks.into_iter().enumerate() {
         let seen = task.await.expect("a submitter panicked");
+        if worker < REVIEWING {
+            reviewed.extend(seen.accepted.iter().cloned());
+        } else {
+            burst.extend(seen.accepted.iter().cloned());
+        }
         accepted.extend(seen.accepted);
         backpressure.extend(seen.backpressure);
     }
@@ -137,8 +158,13 @@ async fn concurrent_submitters_see_only_backpressure_and_every_submission_reache
         "every accepted submission has its own id"
     );
 
-    // Every accepted submission ends approved with its own decision.
-    for (id, number) in &accepted {
+    // The burst's submissions reach review with their own output (the reviewers' were checked
+    // before they approved them), and the reviewed ones end approved with their own decision.
+    let http = reqwest::Client::new();
+    for (id, number) in &burst {
+        wait_for_review(&http, &stack.api, id, *number).await;
+    }
+    for (id, number) in &reviewed {
         let done = stack.wait_for_stage(id, "approved").await;
         assert_eq!(
             done["decision"]["comment"],
