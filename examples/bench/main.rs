@@ -9,6 +9,7 @@
 
 mod flows;
 mod procs;
+mod sampler;
 mod sdk;
 mod startup;
 mod stats;
@@ -19,6 +20,8 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
+
+use sampler::CpuSampler;
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of the handler")]
@@ -393,52 +396,6 @@ impl Bench {
         );
         Ok(json!({"per_second": per_second}))
     }
-}
-
-/// Samples a process tree's CPU time and resident memory every 100 ms while a part runs.
-struct CpuSampler {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Usage>,
-}
-
-impl CpuSampler {
-    fn start(pid: u32) -> CpuSampler {
-        let (stop, mut stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut cpu = procs::TreeCpu::default();
-            cpu.sample(pid);
-            let (before, root_before) = (cpu.total(), cpu.of(pid));
-            let mut peak_rss = 0;
-            loop {
-                cpu.sample(pid);
-                peak_rss = peak_rss.max(procs::tree_rss_kib(pid));
-                tokio::select! {
-                    _ = &mut stopped => return Usage {
-                        tree_cpu: cpu.total() - before,
-                        root_cpu: cpu.of(pid) - root_before,
-                        peak_rss_kib: peak_rss,
-                    },
-                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            }
-        });
-        CpuSampler { stop, task }
-    }
-
-    async fn stop(self) -> Usage {
-        let _ = self.stop.send(());
-        self.task.await.expect("the sampler ran")
-    }
-}
-
-/// What a [`CpuSampler`] measured.
-struct Usage {
-    /// CPU seconds of the whole tree.
-    tree_cpu: f64,
-    /// CPU seconds of the root process alone (the handler without its Python kernels).
-    root_cpu: f64,
-    /// The tree's peak resident memory.
-    peak_rss_kib: u64,
 }
 
 fn kib_to_mib(samples: &[f64]) -> Vec<f64> {
