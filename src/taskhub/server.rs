@@ -143,6 +143,8 @@ pub async fn serve(options: TaskHubOptions) -> Result<RunningTaskHub> {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            // One debug span and event per RPC: its path, status and latency.
+            .layer(tower_http::trace::TraceLayer::new_for_grpc())
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped_signal.wait_for(|stopped| *stopped).await;

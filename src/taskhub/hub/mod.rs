@@ -3,6 +3,7 @@
 
 mod apply;
 mod client;
+mod lifecycle;
 mod work;
 
 use std::sync::{Arc, Mutex, Weak};
