@@ -187,7 +187,11 @@ fn per_second(count: usize, elapsed: Duration) -> f64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (singles, threes) = if full { (20_000, 3_000) } else { (50, 10) };
+    let (singles, threes, sequential) = if full {
+        (20_000, 3_000, 100)
+    } else {
+        (50, 10, 3)
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -231,6 +235,29 @@ fn main() {
             per_second(threes, took),
             per_second(items, took),
             per_second(activities, took),
+        );
+
+        // One at a time: latency rather than throughput, bounded by a commit (fsync) per step.
+        let worker = tokio::spawn(run_worker(client.clone(), 3, sequential));
+        let started = Instant::now();
+        let mut waiter = client.clone();
+        for i in 0..sequential {
+            let id = format!("one-{i}");
+            let request = proto::CreateInstanceRequest {
+                instance_id: id.clone(),
+                name: "bench".into(),
+                ..Default::default()
+            };
+            waiter.start_instance(request).await.expect("start");
+            let wait = proto::GetInstanceRequest { instance_id: id, get_inputs_and_outputs: false };
+            waiter.wait_for_instance_completion(wait).await.expect("wait");
+        }
+        let took = started.elapsed();
+        worker.await.unwrap();
+        println!(
+            "three-step orchestrations one at a time: {sequential} in {took:.2?} = {:.1}/s ({:.1} ms each)",
+            per_second(sequential, took),
+            took.as_secs_f64() * 1000.0 / sequential as f64,
         );
         hub.shutdown().await.unwrap();
     });
