@@ -74,7 +74,8 @@ impl TaskHubOptions {
     }
 }
 
-/// A task hub serving in the background.
+/// A task hub serving in the background. Dropping it also stops the hub, without waiting;
+/// [`RunningTaskHub::shutdown`] stops it and waits until it has stopped.
 pub struct RunningTaskHub {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,

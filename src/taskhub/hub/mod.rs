@@ -128,16 +128,25 @@ impl Hub {
                 dispatch.mark_ready(&instance_id);
                 dispatch.notify_all();
             }
-            Wake::OrchestrationLease(token) => {
-                if dispatch.expire_orchestration(&token, now) {
-                    tracing::warn!(work_item.kind = "orchestration", "work item lease expired");
+            Wake::Leases => {
+                let (expired, next) = dispatch.expire_due(now);
+                if expired > 0 {
+                    tracing::warn!(
+                        work_items = expired,
+                        "work item leases expired; delivering again"
+                    );
+                }
+                if let Some(at) = next {
+                    self.timers.at(at, Wake::Leases);
                 }
             }
-            Wake::ActivityLease(token) => {
-                if dispatch.expire_activity(&token, now) {
-                    tracing::warn!(work_item.kind = "activity", "work item lease expired");
-                }
-            }
+        }
+    }
+
+    /// Schedules the lease sweep a new lease asked for, if any.
+    fn schedule_sweep(&self) {
+        if let Some(at) = self.dispatch().take_sweep_request() {
+            self.timers.at(at, Wake::Leases);
         }
     }
 

@@ -15,7 +15,6 @@ use crate::taskhub::error::{Result, TaskHubError};
 use crate::taskhub::events;
 use crate::taskhub::store::{activities, inbox, instances};
 use crate::taskhub::time::{self, Micros};
-use crate::taskhub::timers::Wake;
 
 /// A work item ready to send, with its completion token inside.
 pub type Claimed = proto::WorkItem;
@@ -133,8 +132,6 @@ impl Hub {
             if !self.dispatch().lease_orchestration(token.clone(), lease) {
                 continue;
             }
-            self.timers
-                .at(expires_at, Wake::OrchestrationLease(token.clone()));
             tracing::debug!(
                 instance.id = %instance_id,
                 work_item.kind = "orchestration",
@@ -146,6 +143,7 @@ impl Hub {
                 request: Some(Request::OrchestratorRequest(turn.request)),
             });
         }
+        self.schedule_sweep();
         Ok(claimed)
     }
 
@@ -210,8 +208,6 @@ impl Hub {
             if !self.dispatch().lease_activity(token.clone(), lease) {
                 continue;
             }
-            self.timers
-                .at(expires_at, Wake::ActivityLease(token.clone()));
             tracing::debug!(
                 instance.id = %instance_id,
                 work_item.kind = "activity",
@@ -223,6 +219,7 @@ impl Hub {
                 request: Some(Request::ActivityRequest(row.request)),
             });
         }
+        self.schedule_sweep();
         Ok(claimed)
     }
 
