@@ -151,4 +151,8 @@ async fn orchestrations_survive_a_killed_task_hub() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "task hub exit on SIGTERM: {status}");
+    assert!(
+        !data.join("taskhub.sqlite3-wal").exists(),
+        "a clean stop closes the database, which folds the WAL back in"
+    );
 }

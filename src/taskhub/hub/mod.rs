@@ -9,7 +9,7 @@ mod work;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::dispatch::Dispatch;
 use super::error::Result;
@@ -29,6 +29,7 @@ pub struct Hub {
     waiters: Waiters,
     lease_timeout: Duration,
     shutdown: watch::Receiver<bool>,
+    store_closed: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl Hub {
@@ -39,7 +40,7 @@ impl Hub {
         lease_timeout: Duration,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>> {
-        let store = Store::open(location)?;
+        let (store, store_closed) = Store::open(location)?;
         let (wake_times, activity_ids) = store
             .call(|conn| Ok((store::inbox_wake_times(conn)?, store::activity_ids(conn)?)))
             .await?;
@@ -61,6 +62,7 @@ impl Hub {
                 waiters: Waiters::default(),
                 lease_timeout,
                 shutdown,
+                store_closed: Mutex::new(Some(store_closed)),
             }
         });
 
@@ -75,6 +77,12 @@ impl Hub {
             ..Effects::default()
         });
         Ok(hub)
+    }
+
+    /// A receiver that resolves once the store has closed (after the last hub handle is
+    /// dropped). Only the first caller gets it.
+    pub fn take_store_closed(&self) -> Option<oneshot::Receiver<()>> {
+        self.store_closed.lock().expect("store_closed lock").take()
     }
 
     /// The store.
