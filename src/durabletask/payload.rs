@@ -26,6 +26,13 @@ pub enum PayloadError {
     },
 }
 
+impl From<PayloadError> for crate::durabletask::failure::FailureDetails {
+    fn from(err: PayloadError) -> Self {
+        crate::durabletask::failure::FailureDetails::new("PayloadError", err.to_string())
+            .non_retriable()
+    }
+}
+
 /// Encodes a value as a JSON payload, refusing one over [`MAX_PAYLOAD_BYTES`].
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, PayloadError> {
     let json = serde_json::to_string(value).map_err(PayloadError::Encode)?;
@@ -70,7 +77,10 @@ mod tests {
     fn oversized_payload_names_the_limit() {
         let big = "x".repeat(MAX_PAYLOAD_BYTES + 1);
         let err = encode(&big).unwrap_err();
-        assert!(err.to_string().contains(&MAX_PAYLOAD_BYTES.to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&MAX_PAYLOAD_BYTES.to_string()),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub type OrchestratorFn =
 
 /// An activity with its payloads erased to JSON strings.
 pub type ActivityFn = Arc<
-    dyn Fn(ActivityContext, Option<String>) -> BoxFuture<'static, Result<Option<String>, FailureDetails>>
+    dyn Fn(
+            ActivityContext,
+            Option<String>,
+        ) -> BoxFuture<'static, Result<Option<String>, FailureDetails>>
         + Send
         + Sync,
 >;

@@ -1,0 +1,336 @@
+//! The session pool: one kernel per session identifier, kept until its cooldown runs out.
+//!
+//! As in Azure, the first execution with a new identifier allocates the session and its state
+//! lives until the session has been idle for the cooldown. A session whose execution overran
+//! its deadline, left processes behind or whose interpreter died is torn down at once: the
+//! next call with that identifier gets a fresh session.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tracing::{debug, warn};
+
+use super::kernel::{Kernel, KernelError, KernelReply, KernelRequest};
+use super::sandbox::limits::processes_of;
+use super::sandbox::{SandboxPlan, SessionSandbox};
+
+/// How the pool sizes and ages its sessions.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolSettings {
+    pub work_root: PathBuf,
+    pub cooldown: Duration,
+    pub max_sessions: usize,
+    pub uid_base: u32,
+    pub uid_count: u32,
+    pub startup_timeout: Duration,
+}
+
+/// The pool has no room: every session is busy.
+#[derive(Debug, thiserror::Error)]
+#[error("all {0} sessions are busy")]
+pub(crate) struct PoolFull(pub usize);
+
+/// What one execution came to, as the HTTP layer reports it.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub status: OutcomeStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub result: Value,
+    pub duration_ms: u64,
+    /// An error code and message for anything but success.
+    pub error: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutcomeStatus {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+struct Session {
+    sandbox: SessionSandbox,
+    kernel: tokio::sync::Mutex<Option<Kernel>>,
+    last_used: Mutex<Instant>,
+}
+
+/// All live sessions of one interpreter.
+pub(crate) struct Pool {
+    plan: Arc<SandboxPlan>,
+    settings: PoolSettings,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    next_uid: AtomicU32,
+}
+
+impl Pool {
+    pub fn new(plan: Arc<SandboxPlan>, settings: PoolSettings) -> Self {
+        Self {
+            plan,
+            settings,
+            sessions: Mutex::new(HashMap::new()),
+            next_uid: AtomicU32::new(0),
+        }
+    }
+
+    /// Runs `code` in the session named `identifier`, allocating it on first use.
+    pub async fn execute(
+        &self,
+        identifier: &str,
+        code: &str,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<Outcome, PoolFull> {
+        let session = self.session(identifier).await?;
+        let mut kernel = session.kernel.lock().await;
+        *session.last_used.lock().expect("lock") = Instant::now();
+
+        if kernel.is_none() {
+            match Kernel::start(&self.plan, &session.sandbox, self.settings.startup_timeout).await {
+                Ok((started, _)) => *kernel = Some(started),
+                Err(error) => {
+                    warn!(session.id = identifier, %error, "session failed to start");
+                    drop(kernel);
+                    self.end(identifier, &session).await;
+                    return Ok(failure("SessionStartFailed", error.to_string()));
+                }
+            }
+        }
+
+        let request = KernelRequest {
+            code,
+            timeout: timeout.as_secs_f64(),
+            max_output,
+        };
+        // The kernel interrupts the code itself at `timeout`; the deadline catches code that
+        // does not let itself be interrupted.
+        let deadline = timeout + Duration::from_secs(3);
+        let reply = kernel
+            .as_mut()
+            .expect("started")
+            .execute(&request, deadline)
+            .await;
+        *session.last_used.lock().expect("lock") = Instant::now();
+        drop(kernel);
+
+        match reply {
+            Ok(reply) => {
+                if !reply.clean {
+                    warn!(
+                        session.id = identifier,
+                        "processes survived cleanup; ending the session"
+                    );
+                    self.end(identifier, &session).await;
+                }
+                Ok(outcome(reply))
+            }
+            Err(error) => {
+                debug!(session.id = identifier, %error, "ending the session");
+                self.end(identifier, &session).await;
+                Ok(match error {
+                    KernelError::Deadline => Outcome {
+                        status: OutcomeStatus::TimedOut,
+                        ..failure(
+                            "ExecutionTimeout",
+                            "execution timed out; the session was ended".into(),
+                        )
+                    },
+                    other => failure("SessionTerminated", other.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Ends the named session, if it exists. Returns whether it did.
+    pub async fn delete(&self, identifier: &str) -> bool {
+        let session = self.sessions.lock().expect("lock").get(identifier).cloned();
+        match session {
+            Some(session) => {
+                self.end(identifier, &session).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a session with this identifier is live.
+    pub fn contains(&self, identifier: &str) -> bool {
+        self.sessions.lock().expect("lock").contains_key(identifier)
+    }
+
+    /// Ends every session idle for longer than the cooldown.
+    pub async fn expire_idle(&self) {
+        let cooldown = self.settings.cooldown;
+        let idle: Vec<(String, Arc<Session>)> = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, s)| s.last_used.lock().expect("lock").elapsed() >= cooldown)
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        for (identifier, session) in idle {
+            debug!(session.id = %identifier, "session cooled down");
+            self.end(&identifier, &session).await;
+        }
+    }
+
+    /// Ends every session; used at shutdown.
+    pub async fn end_all(&self) {
+        let all: Vec<(String, Arc<Session>)> =
+            self.sessions.lock().expect("lock").drain().collect();
+        for (identifier, session) in all {
+            self.end(&identifier, &session).await;
+        }
+    }
+
+    async fn session(&self, identifier: &str) -> Result<Arc<Session>, PoolFull> {
+        loop {
+            let evict = {
+                let mut sessions = self.sessions.lock().expect("lock");
+                if let Some(session) = sessions.get(identifier) {
+                    return Ok(session.clone());
+                }
+                if sessions.len() < self.settings.max_sessions {
+                    let session = Arc::new(self.new_session(&sessions)?);
+                    sessions.insert(identifier.to_string(), session.clone());
+                    return Ok(session);
+                }
+                // Full: make room by ending the least recently used idle session.
+                sessions
+                    .iter()
+                    .filter(|(_, s)| s.kernel.try_lock().is_ok())
+                    .min_by_key(|(_, s)| *s.last_used.lock().expect("lock"))
+                    .map(|(id, s)| (id.clone(), s.clone()))
+                    .ok_or(PoolFull(self.settings.max_sessions))?
+            };
+            self.end(&evict.0, &evict.1).await;
+        }
+    }
+
+    fn new_session(&self, live: &HashMap<String, Arc<Session>>) -> Result<Session, PoolFull> {
+        let (uid, processes) = if self.plan.host_root {
+            let taken: Vec<u32> = live.values().map(|s| s.sandbox.uid).collect();
+            let uid = (0..self.settings.uid_count)
+                .map(|_| {
+                    let slot =
+                        self.next_uid.fetch_add(1, Ordering::Relaxed) % self.settings.uid_count;
+                    self.settings.uid_base + slot
+                })
+                .find(|uid| !taken.contains(uid))
+                .ok_or(PoolFull(live.len()))?;
+            (uid, self.plan.limits.processes)
+        } else {
+            // SAFETY: geteuid has no preconditions.
+            let uid = unsafe { libc::geteuid() };
+            (uid, processes_of(uid) + self.plan.limits.processes)
+        };
+
+        let workdir = self
+            .settings
+            .work_root
+            .join(format!("{uid}-{}", uuid::Uuid::new_v4().simple()));
+        prepare_workdir(&workdir, uid, self.plan.host_root).map_err(|error| {
+            warn!(%error, "cannot create a session directory");
+            PoolFull(live.len())
+        })?;
+        Ok(Session {
+            sandbox: SessionSandbox {
+                uid,
+                workdir,
+                processes,
+            },
+            kernel: tokio::sync::Mutex::new(None),
+            last_used: Mutex::new(Instant::now()),
+        })
+    }
+
+    async fn end(&self, identifier: &str, session: &Arc<Session>) {
+        {
+            let mut sessions = self.sessions.lock().expect("lock");
+            if sessions
+                .get(identifier)
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
+                sessions.remove(identifier);
+            }
+        }
+        if let Some(mut kernel) = session.kernel.lock().await.take() {
+            kernel.kill().await;
+        }
+        if self.plan.bwrap.is_none() && self.plan.host_root {
+            kill_processes_of(session.sandbox.uid);
+        }
+        if let Err(error) = std::fs::remove_dir_all(&session.sandbox.workdir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(%error, "cannot remove a session directory");
+        }
+    }
+}
+
+fn prepare_workdir(workdir: &PathBuf, uid: u32, chown: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(workdir)?;
+    std::fs::create_dir(workdir.join(".tmp"))?;
+    for dir in [workdir.clone(), workdir.join(".tmp")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        if chown {
+            std::os::unix::fs::chown(&dir, Some(uid), Some(uid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Without a pid namespace, a session's leftovers are found by their uid and killed.
+fn kill_processes_of(uid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if entry.metadata().is_ok_and(|m| m.uid() == uid) {
+            // SAFETY: signalling a pid has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    debug!(uid, "swept the processes of a session uid");
+}
+
+fn outcome(reply: KernelReply) -> Outcome {
+    let status = match reply.status.as_str() {
+        "Succeeded" => OutcomeStatus::Succeeded,
+        "TimedOut" => OutcomeStatus::TimedOut,
+        _ => OutcomeStatus::Failed,
+    };
+    let error = reply.error.map(|e| {
+        let text = |key: &str| e[key].as_str().unwrap_or_default().to_string();
+        (text("code"), text("message"))
+    });
+    Outcome {
+        status,
+        stdout: reply.stdout,
+        stderr: reply.stderr,
+        result: reply.result,
+        duration_ms: reply.duration_ms,
+        error,
+    }
+}
+
+fn failure(code: &str, message: String) -> Outcome {
+    Outcome {
+        status: OutcomeStatus::Failed,
+        stdout: String::new(),
+        stderr: message.clone(),
+        result: Value::Null,
+        duration_ms: 0,
+        error: Some((code.into(), message)),
+    }
+}
