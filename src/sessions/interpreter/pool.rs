@@ -6,7 +6,7 @@
 //! next call with that identifier gets a fresh session.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,6 +109,7 @@ impl Pool {
         // The kernel interrupts the code itself at `timeout`; the deadline catches code that
         // does not let itself be interrupted.
         let deadline = timeout + Duration::from_secs(3);
+        let started = Instant::now();
         let reply = kernel
             .as_mut()
             .expect("started")
@@ -131,8 +132,10 @@ impl Pool {
             Err(error) => {
                 debug!(session.id = identifier, %error, "ending the session");
                 self.end(identifier, &session).await;
+                // A kernel that died after its allowance was stopped by its CPU limit.
+                let overran = started.elapsed() >= timeout;
                 Ok(match error {
-                    KernelError::Deadline => Outcome {
+                    KernelError::Deadline | KernelError::Exited if overran => Outcome {
                         status: OutcomeStatus::TimedOut,
                         ..failure(
                             "ExecutionTimeout",
@@ -234,7 +237,8 @@ impl Pool {
             .settings
             .work_root
             .join(format!("{uid}-{}", uuid::Uuid::new_v4().simple()));
-        prepare_workdir(&workdir, uid, self.plan.host_root).map_err(|error| {
+        let private_tmp = self.plan.bwrap.is_none();
+        prepare_workdir(&workdir, uid, self.plan.host_root, private_tmp).map_err(|error| {
             warn!(%error, "cannot create a session directory");
             PoolFull(live.len())
         })?;
@@ -273,11 +277,20 @@ impl Pool {
     }
 }
 
-fn prepare_workdir(workdir: &PathBuf, uid: u32, chown: bool) -> std::io::Result<()> {
+/// The session's directory, and inside it a private `/tmp` when no mount namespace gives one.
+fn prepare_workdir(
+    workdir: &Path,
+    uid: u32,
+    chown: bool,
+    private_tmp: bool,
+) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir(workdir)?;
-    std::fs::create_dir(workdir.join(".tmp"))?;
-    for dir in [workdir.clone(), workdir.join(".tmp")] {
+    let mut dirs = vec![workdir.to_path_buf()];
+    if private_tmp {
+        dirs.push(workdir.join(".tmp"));
+    }
+    for dir in dirs {
+        std::fs::create_dir(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         if chown {
             std::os::unix::fs::chown(&dir, Some(uid), Some(uid))?;
