@@ -18,9 +18,12 @@ use evalgate::sessions::{
 };
 use serde_json::{Value, json};
 
+/// One request as the fault server saw it: path, query, `Authorization`, body.
+type SeenRequest = (String, HashMap<String, String>, Option<String>, Value);
+
 #[derive(Default)]
 struct Seen {
-    requests: Mutex<Vec<(String, HashMap<String, String>, Option<String>, Value)>>,
+    requests: Mutex<Vec<SeenRequest>>,
 }
 
 async fn pool(
