@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::kernel::{Kernel, KernelError, KernelReply, KernelRequest};
 use super::sandbox::limits::processes_of;
+use super::sandbox::uids::UidClaim;
 use super::sandbox::{SandboxPlan, SessionSandbox};
 
 /// How the pool sizes and ages its sessions.
@@ -55,6 +55,8 @@ pub(crate) enum OutcomeStatus {
 
 struct Session {
     sandbox: SessionSandbox,
+    /// Holds the session's uid while the session lives (root service only).
+    _uid: Option<UidClaim>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
     last_used: Mutex<Instant>,
 }
@@ -64,7 +66,6 @@ pub(crate) struct Pool {
     plan: Arc<SandboxPlan>,
     settings: PoolSettings,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    next_uid: AtomicU32,
 }
 
 impl Pool {
@@ -73,7 +74,6 @@ impl Pool {
             plan,
             settings,
             sessions: Mutex::new(HashMap::new()),
-            next_uid: AtomicU32::new(0),
         }
     }
 
@@ -216,21 +216,15 @@ impl Pool {
     }
 
     fn new_session(&self, live: &HashMap<String, Arc<Session>>) -> Result<Session, PoolFull> {
-        let (uid, processes) = if self.plan.host_root {
-            let taken: Vec<u32> = live.values().map(|s| s.sandbox.uid).collect();
-            let uid = (0..self.settings.uid_count)
-                .map(|_| {
-                    let slot =
-                        self.next_uid.fetch_add(1, Ordering::Relaxed) % self.settings.uid_count;
-                    self.settings.uid_base + slot
-                })
-                .find(|uid| !taken.contains(uid))
+        let (claim, uid, processes) = if self.plan.host_root {
+            let claim = UidClaim::claim(self.settings.uid_base, self.settings.uid_count)
                 .ok_or(PoolFull(live.len()))?;
-            (uid, self.plan.limits.processes)
+            let uid = claim.uid();
+            (Some(claim), uid, self.plan.limits.processes)
         } else {
             // SAFETY: geteuid has no preconditions.
             let uid = unsafe { libc::geteuid() };
-            (uid, processes_of(uid) + self.plan.limits.processes)
+            (None, uid, processes_of(uid) + self.plan.limits.processes)
         };
 
         let workdir = self
@@ -248,6 +242,7 @@ impl Pool {
                 workdir,
                 processes,
             },
+            _uid: claim,
             kernel: tokio::sync::Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
         })

@@ -9,6 +9,7 @@ pub(crate) mod command;
 pub mod limits;
 mod report;
 mod seccomp;
+pub(crate) mod uids;
 
 use std::path::{Path, PathBuf};
 
