@@ -61,7 +61,12 @@ fn run_interpreter(args: InterpreterArgs) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(async {
         let interpreter = serve(options).await?;
         println!("local interpreter listening on {}", interpreter.base_url());
-        tokio::signal::ctrl_c().await?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
         interpreter.shutdown().await;
         Ok(())
     })
