@@ -7,6 +7,7 @@
 //! and shown by `GET /status`. With no confining layer at all, [`serve`] refuses to start
 //! unless [`InterpreterOptions::allow_unisolated`] is set.
 
+mod allocate;
 mod kernel;
 mod pool;
 mod routes;

@@ -6,15 +6,15 @@
 //! next call with that identifier gets a fresh session.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing::{debug, warn};
 
+use super::allocate::{Spare, allocate};
 use super::kernel::{Kernel, KernelError, KernelReply, KernelRequest};
-use super::sandbox::limits::processes_of;
 use super::sandbox::uids::UidClaim;
 use super::sandbox::{SandboxPlan, SessionSandbox};
 
@@ -66,15 +66,30 @@ pub(crate) struct Pool {
     plan: Arc<SandboxPlan>,
     settings: PoolSettings,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    spare: Arc<Spare>,
 }
 
 impl Pool {
+    /// A pool, with its spare session starting in the background.
     pub fn new(plan: Arc<SandboxPlan>, settings: PoolSettings) -> Self {
+        let spare = Arc::new(Spare::new(
+            plan.clone(),
+            settings.work_root.clone(),
+            (settings.uid_base, settings.uid_count),
+            settings.startup_timeout,
+        ));
+        spare.refill();
         Self {
             plan,
             settings,
             sessions: Mutex::new(HashMap::new()),
+            spare,
         }
+    }
+
+    /// Whether a pre-started session is ready for the next new identifier.
+    pub fn spare_ready(&self) -> bool {
+        self.spare.is_ready()
     }
 
     /// Runs `code` in the session named `identifier`, allocating it on first use.
@@ -182,8 +197,9 @@ impl Pool {
         }
     }
 
-    /// Ends every session; used at shutdown.
+    /// Ends every session and the spare; used at shutdown.
     pub async fn end_all(&self) {
+        self.spare.close().await;
         let all: Vec<(String, Arc<Session>)> =
             self.sessions.lock().expect("lock").drain().collect();
         for (identifier, session) in all {
@@ -199,7 +215,7 @@ impl Pool {
                     return Ok(session.clone());
                 }
                 if sessions.len() < self.settings.max_sessions {
-                    let session = Arc::new(self.new_session(&sessions)?);
+                    let session = Arc::new(self.new_session().ok_or(PoolFull(sessions.len()))?);
                     sessions.insert(identifier.to_string(), session.clone());
                     return Ok(session);
                 }
@@ -215,35 +231,23 @@ impl Pool {
         }
     }
 
-    fn new_session(&self, live: &HashMap<String, Arc<Session>>) -> Result<Session, PoolFull> {
-        let (claim, uid, processes) = if self.plan.host_root {
-            let claim = UidClaim::claim(self.settings.uid_base, self.settings.uid_count)
-                .ok_or(PoolFull(live.len()))?;
-            let uid = claim.uid();
-            (Some(claim), uid, self.plan.limits.processes)
-        } else {
-            // SAFETY: geteuid has no preconditions.
-            let uid = unsafe { libc::geteuid() };
-            (None, uid, processes_of(uid) + self.plan.limits.processes)
+    /// A session from the spare when one is ready, else a sandbox whose kernel starts on
+    /// first use.
+    fn new_session(&self) -> Option<Session> {
+        let (allocated, kernel) = match self.spare.take() {
+            Some(prepared) => (prepared.allocated, Some(prepared.kernel)),
+            None => {
+                let (base, count) = (self.settings.uid_base, self.settings.uid_count);
+                (
+                    allocate(&self.plan, &self.settings.work_root, base, count)?,
+                    None,
+                )
+            }
         };
-
-        let workdir = self
-            .settings
-            .work_root
-            .join(format!("{uid}-{}", uuid::Uuid::new_v4().simple()));
-        let private_tmp = self.plan.bwrap.is_none();
-        prepare_workdir(&workdir, uid, self.plan.host_root, private_tmp).map_err(|error| {
-            warn!(%error, "cannot create a session directory");
-            PoolFull(live.len())
-        })?;
-        Ok(Session {
-            sandbox: SessionSandbox {
-                uid,
-                workdir,
-                processes,
-            },
-            _uid: claim,
-            kernel: tokio::sync::Mutex::new(None),
+        Some(Session {
+            sandbox: allocated.sandbox,
+            _uid: allocated.claim,
+            kernel: tokio::sync::Mutex::new(kernel),
             last_used: Mutex::new(Instant::now()),
         })
     }
@@ -270,28 +274,6 @@ impl Pool {
             warn!(%error, "cannot remove a session directory");
         }
     }
-}
-
-/// The session's directory, and inside it a private `/tmp` when no mount namespace gives one.
-fn prepare_workdir(
-    workdir: &Path,
-    uid: u32,
-    chown: bool,
-    private_tmp: bool,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut dirs = vec![workdir.to_path_buf()];
-    if private_tmp {
-        dirs.push(workdir.join(".tmp"));
-    }
-    for dir in dirs {
-        std::fs::create_dir(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        if chown {
-            std::os::unix::fs::chown(&dir, Some(uid), Some(uid))?;
-        }
-    }
-    Ok(())
 }
 
 /// Without a pid namespace, a session's leftovers are found by their uid and killed.

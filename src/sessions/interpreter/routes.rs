@@ -339,6 +339,7 @@ fn not_found(id: &SessionId) -> ApiError {
 async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({
         "isolation": state.isolation,
+        "spareSessionReady": state.pool.spare_ready(),
         "defaultTimeoutInSeconds": state.default_timeout.as_secs(),
         "outputStreamsMaxLength": state.max_output_chars,
     }))
