@@ -26,6 +26,13 @@ pub enum PayloadError {
     },
 }
 
+impl From<PayloadError> for crate::durabletask::failure::FailureDetails {
+    fn from(err: PayloadError) -> Self {
+        crate::durabletask::failure::FailureDetails::new("PayloadError", err.to_string())
+            .non_retriable()
+    }
+}
+
 /// Encodes a value as a JSON payload, refusing one over [`MAX_PAYLOAD_BYTES`].
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, PayloadError> {
     let json = serde_json::to_string(value).map_err(PayloadError::Encode)?;

@@ -1,0 +1,64 @@
+//! The workflow's code runner over the session-pool client: one fresh session per execution.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::sessions::{ExecuteRequest, ExecutionStatus, SessionClient, SessionError};
+use crate::workflow::model::{Evaluation, EvaluationStatus};
+use crate::workflow::{CodeRunner, RunError};
+
+/// Runs code through a session pool, or through the local interpreter that speaks its API.
+pub struct SessionRunner {
+    client: SessionClient,
+}
+
+impl SessionRunner {
+    /// A runner over `client`.
+    pub fn new(client: SessionClient) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl CodeRunner for SessionRunner {
+    async fn run(&self, code: &str, timeout: Duration) -> Result<Evaluation, RunError> {
+        let request = ExecuteRequest {
+            code: code.to_owned(),
+            timeout,
+            session_id: None,
+        };
+        let execution = self.client.execute(&request).await.map_err(run_error)?;
+        let status = match execution.status {
+            ExecutionStatus::Succeeded => EvaluationStatus::Succeeded,
+            ExecutionStatus::Failed => EvaluationStatus::Failed,
+            ExecutionStatus::TimedOut => EvaluationStatus::TimedOut,
+            ExecutionStatus::Canceled => EvaluationStatus::Error,
+        };
+        Ok(Evaluation {
+            status,
+            stdout: execution.stdout,
+            stderr: execution.stderr,
+            result: execution.result,
+            duration_ms: execution.duration_ms,
+        })
+    }
+}
+
+fn run_error(err: SessionError) -> RunError {
+    let kind = match &err {
+        SessionError::Throttled { .. } => "RateLimited",
+        SessionError::Server { .. } => "ServerError",
+        SessionError::Timeout(_) => "Timeout",
+        SessionError::Connection(_) => "Connection",
+        SessionError::Rejected { .. } => "Rejected",
+        SessionError::MalformedResponse { .. } => "MalformedResponse",
+        SessionError::Credential(_) => "Credential",
+        SessionError::InvalidRequest(_) => "InvalidRequest",
+    };
+    RunError {
+        kind: kind.to_owned(),
+        retryable: err.is_retryable(),
+        message: err.to_string(),
+    }
+}
