@@ -1,13 +1,13 @@
 //! Per-execution overhead of the local interpreter, against a bare `python3 -c pass` start.
 //!
-//! Run with `cargo run --release --example interpreter_bench [RUNS]`. It measures, through the
-//! production client over loopback HTTP: an execution in a fresh session (sandbox and kernel
-//! start included), and an execution in a warm session; and, for scale, spawning
-//! `/usr/bin/python3 -c pass` directly.
+//! Run with `cargo run --release --example interpreter_bench [RUNS]`. Through the production
+//! client over loopback HTTP it measures `pass` run in: a new session with no spare (sandbox
+//! and kernel start included), a new session served from the ready spare, and a warm session.
+//! For scale it also spawns `/usr/bin/python3 -c pass` directly.
 
 use std::time::{Duration, Instant};
 
-use evalgate::sessions::interpreter::{InterpreterOptions, serve};
+use evalgate::sessions::interpreter::{InterpreterOptions, RunningInterpreter, serve};
 use evalgate::sessions::{
     ExecuteRequest, ExecutionStatus, SessionClient, SessionClientOptions, SessionId,
 };
@@ -19,9 +19,48 @@ fn summary(name: &str, mut samples: Vec<Duration>) {
     let median = ms(samples[samples.len() / 2]);
     let p95 = ms(samples[(samples.len() * 95 / 100).min(samples.len() - 1)]);
     println!(
-        "{name:<44} mean {mean:7.2} ms   median {median:7.2} ms   p95 {p95:7.2} ms   (n={})",
+        "{name:<40} mean {mean:7.2} ms   median {median:7.2} ms   p95 {p95:7.2} ms   (n={})",
         samples.len()
     );
+}
+
+async fn timed(client: &SessionClient, session: Option<SessionId>) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let request = ExecuteRequest {
+        code: "pass".into(),
+        timeout: Duration::from_secs(30),
+        session_id: session,
+    };
+    let execution = client.execute(&request).await?;
+    anyhow::ensure!(
+        execution.status == ExecutionStatus::Succeeded,
+        "execution failed"
+    );
+    Ok(started.elapsed())
+}
+
+async fn start(spare_session: bool) -> anyhow::Result<(RunningInterpreter, SessionClient)> {
+    let interpreter = serve(InterpreterOptions {
+        spare_session,
+        ..InterpreterOptions::default()
+    })
+    .await?;
+    let client = SessionClient::new(SessionClientOptions::new(interpreter.base_url()))?;
+    Ok((interpreter, client))
+}
+
+/// Waits, outside the measurement, until the interpreter reports its spare session ready.
+async fn spare_ready(interpreter: &RunningInterpreter) -> anyhow::Result<()> {
+    let status = interpreter.base_url().join("status")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let body: serde_json::Value = reqwest::get(status.clone()).await?.json().await?;
+        if body["spareSessionReady"] == true {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    anyhow::bail!("the spare session was not ready within 10 s")
 }
 
 #[tokio::main]
@@ -31,26 +70,6 @@ async fn main() -> anyhow::Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(100);
-    let interpreter = serve(InterpreterOptions::default()).await?;
-    let client = SessionClient::new(SessionClientOptions::new(interpreter.base_url()))?;
-    let run = |session: Option<SessionId>| {
-        let client = client.clone();
-        async move {
-            let started = Instant::now();
-            let execution = client
-                .execute(&ExecuteRequest {
-                    code: "pass".into(),
-                    timeout: Duration::from_secs(30),
-                    session_id: session,
-                })
-                .await?;
-            anyhow::ensure!(
-                execution.status == ExecutionStatus::Succeeded,
-                "execution failed"
-            );
-            Ok::<_, anyhow::Error>(started.elapsed())
-        }
-    };
 
     let mut bare = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -62,21 +81,31 @@ async fn main() -> anyhow::Result<()> {
         bare.push(started.elapsed());
     }
 
-    let mut fresh = Vec::with_capacity(runs);
+    let (cold_interpreter, cold_client) = start(false).await?;
+    let mut cold = Vec::with_capacity(runs);
     for _ in 0..runs {
-        fresh.push(run(None).await?);
+        cold.push(timed(&cold_client, None).await?);
+    }
+    cold_interpreter.shutdown().await;
+
+    let (interpreter, client) = start(true).await?;
+    let mut from_spare = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        spare_ready(&interpreter).await?;
+        from_spare.push(timed(&client, None).await?);
     }
 
     let warm_session = SessionId::generate();
-    run(Some(warm_session.clone())).await?;
+    timed(&client, Some(warm_session.clone())).await?;
     let mut warm = Vec::with_capacity(runs);
     for _ in 0..runs {
-        warm.push(run(Some(warm_session.clone())).await?);
+        warm.push(timed(&client, Some(warm_session.clone())).await?);
     }
+    interpreter.shutdown().await;
 
     summary("bare `/usr/bin/python3 -c pass` spawn", bare);
-    summary("fresh session (sandbox + kernel start)", fresh);
+    summary("new session, no spare (cold start)", cold);
+    summary("new session from the ready spare", from_spare);
     summary("warm session (one execution)", warm);
-    interpreter.shutdown().await;
     Ok(())
 }

@@ -53,6 +53,9 @@ pub struct InterpreterOptions {
     pub limits: ResourceLimits,
     /// Live sessions at most; when full, the least recently used idle session is ended.
     pub max_sessions: usize,
+    /// Keep one session started ahead of need, so a new identifier does not wait for its
+    /// sandbox and interpreter to start (one idle Python process).
+    pub spare_session: bool,
     /// First host uid for sessions when the service runs as root (one uid per session).
     pub sandbox_uid_base: u32,
     /// How many uids from `sandbox_uid_base` sessions rotate through.
@@ -72,6 +75,7 @@ impl Default for InterpreterOptions {
             use_bwrap: true,
             limits: ResourceLimits::default(),
             max_sessions: 32,
+            spare_session: true,
             sandbox_uid_base: 200_000,
             sandbox_uid_count: 10_000,
         }

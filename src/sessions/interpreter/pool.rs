@@ -27,6 +27,7 @@ pub(crate) struct PoolSettings {
     pub uid_base: u32,
     pub uid_count: u32,
     pub startup_timeout: Duration,
+    pub spare_session: bool,
 }
 
 /// The pool has no room: every session is busy.
@@ -78,7 +79,9 @@ impl Pool {
             (settings.uid_base, settings.uid_count),
             settings.startup_timeout,
         ));
-        spare.refill();
+        if settings.spare_session {
+            spare.refill();
+        }
         Self {
             plan,
             settings,
@@ -234,7 +237,12 @@ impl Pool {
     /// A session from the spare when one is ready, else a sandbox whose kernel starts on
     /// first use.
     fn new_session(&self) -> Option<Session> {
-        let (allocated, kernel) = match self.spare.take() {
+        let spare = self
+            .settings
+            .spare_session
+            .then(|| self.spare.take())
+            .flatten();
+        let (allocated, kernel) = match spare {
             Some(prepared) => (prepared.allocated, Some(prepared.kernel)),
             None => {
                 let (base, count) = (self.settings.uid_base, self.settings.uid_count);

@@ -127,6 +127,7 @@ pub(super) async fn serve(
             uid_base: options.sandbox_uid_base,
             uid_count: options.sandbox_uid_count.max(1),
             startup_timeout: STARTUP_TIMEOUT,
+            spare_session: options.spare_session,
         },
     ));
     let sweeper = tokio::spawn({
