@@ -203,3 +203,59 @@ async fn sessions_can_be_looked_up_deleted_and_cool_down() {
     );
     interpreter.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_pool_throttles_with_retry_after() {
+    let work_root = tempfile::tempdir().unwrap();
+    let interpreter = serve(InterpreterOptions {
+        max_sessions: 1,
+        work_root: Some(work_root.path().to_path_buf()),
+        ..InterpreterOptions::default()
+    })
+    .await
+    .expect("the interpreter starts");
+    let client = SessionClient::new(SessionClientOptions::new(interpreter.base_url())).unwrap();
+
+    let busy = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let code = "import os, time\nopen('/mnt/data/started', 'w').close()\ntime.sleep(3)";
+            client
+                .execute(&ExecuteRequest {
+                    code: code.into(),
+                    timeout: Duration::from_secs(10),
+                    session_id: None,
+                })
+                .await
+        }
+    });
+    let started = || {
+        std::fs::read_dir(work_root.path())
+            .unwrap()
+            .flatten()
+            .any(|dir| dir.path().join("started").exists())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !started() && Instant::now() < deadline {
+        // The poll interval; the deadline above bounds the wait.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(started(), "the first execution began");
+
+    let throttled = client
+        .execute(&ExecuteRequest {
+            code: "1".into(),
+            timeout: Duration::from_secs(5),
+            session_id: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(throttled, SessionError::Throttled { .. }),
+        "{throttled:?}"
+    );
+    assert_eq!(throttled.retry_after(), Some(Duration::from_secs(1)));
+    assert_eq!(throttled.code(), Some("SessionPoolBusy"));
+    assert!(busy.await.unwrap().is_ok());
+    interpreter.shutdown().await;
+}

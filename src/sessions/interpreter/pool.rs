@@ -30,10 +30,16 @@ pub(crate) struct PoolSettings {
     pub spare_session: bool,
 }
 
-/// The pool has no room: every session is busy.
+/// Why the pool could not run an execution at all; both are worth retrying.
 #[derive(Debug, thiserror::Error)]
-#[error("all {0} sessions are busy")]
-pub(crate) struct PoolFull(pub usize);
+pub(crate) enum PoolError {
+    /// Every session is busy, or no sandbox uid or directory is free.
+    #[error("no session can be allocated now ({0} live)")]
+    Full(usize),
+    /// The session's sandbox did not start.
+    #[error("the session did not start: {0}")]
+    StartFailed(String),
+}
 
 /// What one execution came to, as the HTTP layer reports it.
 #[derive(Debug)]
@@ -102,7 +108,7 @@ impl Pool {
         code: &str,
         timeout: Duration,
         max_output: usize,
-    ) -> Result<Outcome, PoolFull> {
+    ) -> Result<Outcome, PoolError> {
         let session = self.session(identifier).await?;
         let mut kernel = session.kernel.lock().await;
         *session.last_used.lock().expect("lock") = Instant::now();
@@ -114,7 +120,7 @@ impl Pool {
                     warn!(session.id = identifier, %error, "session failed to start");
                     drop(kernel);
                     self.end(identifier, &session).await;
-                    return Ok(failure("SessionStartFailed", error.to_string()));
+                    return Err(PoolError::StartFailed(error.to_string()));
                 }
             }
         }
@@ -210,7 +216,7 @@ impl Pool {
         }
     }
 
-    async fn session(&self, identifier: &str) -> Result<Arc<Session>, PoolFull> {
+    async fn session(&self, identifier: &str) -> Result<Arc<Session>, PoolError> {
         loop {
             let evict = {
                 let mut sessions = self.sessions.lock().expect("lock");
@@ -218,7 +224,8 @@ impl Pool {
                     return Ok(session.clone());
                 }
                 if sessions.len() < self.settings.max_sessions {
-                    let session = Arc::new(self.new_session().ok_or(PoolFull(sessions.len()))?);
+                    let session =
+                        Arc::new(self.new_session().ok_or(PoolError::Full(sessions.len()))?);
                     sessions.insert(identifier.to_string(), session.clone());
                     return Ok(session);
                 }
@@ -228,7 +235,7 @@ impl Pool {
                     .filter(|(_, s)| s.kernel.try_lock().is_ok())
                     .min_by_key(|(_, s)| *s.last_used.lock().expect("lock"))
                     .map(|(id, s)| (id.clone(), s.clone()))
-                    .ok_or(PoolFull(self.settings.max_sessions))?
+                    .ok_or(PoolError::Full(self.settings.max_sessions))?
             };
             self.end(&evict.0, &evict.1).await;
         }
