@@ -218,7 +218,7 @@ impl Pool {
 
     async fn session(&self, identifier: &str) -> Result<Arc<Session>, PoolError> {
         loop {
-            let evict = {
+            let evicted = {
                 let mut sessions = self.sessions.lock().expect("lock");
                 if let Some(session) = sessions.get(identifier) {
                     return Ok(session.clone());
@@ -229,15 +229,17 @@ impl Pool {
                     sessions.insert(identifier.to_string(), session.clone());
                     return Ok(session);
                 }
-                // Full: make room by ending the least recently used idle session.
-                sessions
+                // Full: make room by ending the least recently used idle session, tearing it
+                // down off this request's path.
+                let oldest = sessions
                     .iter()
                     .filter(|(_, s)| s.kernel.try_lock().is_ok())
                     .min_by_key(|(_, s)| *s.last_used.lock().expect("lock"))
-                    .map(|(id, s)| (id.clone(), s.clone()))
-                    .ok_or(PoolError::Full(self.settings.max_sessions))?
+                    .map(|(id, _)| id.clone())
+                    .ok_or(PoolError::Full(self.settings.max_sessions))?;
+                sessions.remove(&oldest).expect("present")
             };
-            self.end(&evict.0, &evict.1).await;
+            tokio::spawn(teardown(self.plan.clone(), evicted));
         }
     }
 
@@ -277,17 +279,23 @@ impl Pool {
                 sessions.remove(identifier);
             }
         }
-        if let Some(mut kernel) = session.kernel.lock().await.take() {
-            kernel.kill().await;
-        }
-        if self.plan.bwrap.is_none() && self.plan.host_root {
-            kill_processes_of(session.sandbox.uid);
-        }
-        if let Err(error) = std::fs::remove_dir_all(&session.sandbox.workdir)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            warn!(%error, "cannot remove a session directory");
-        }
+        teardown(self.plan.clone(), session.clone()).await;
+    }
+}
+
+/// Kills a session's sandbox and removes its directory; its uid is freed when the last
+/// reference to the session goes.
+async fn teardown(plan: Arc<SandboxPlan>, session: Arc<Session>) {
+    if let Some(mut kernel) = session.kernel.lock().await.take() {
+        kernel.kill().await;
+    }
+    if plan.bwrap.is_none() && plan.host_root {
+        kill_processes_of(session.sandbox.uid);
+    }
+    if let Err(error) = std::fs::remove_dir_all(&session.sandbox.workdir)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(%error, "cannot remove a session directory");
     }
 }
 
