@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,8 @@ struct Session {
     _uid: Option<UidClaim>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
     last_used: Mutex<Instant>,
+    /// Set once the session is being torn down; it never runs code again.
+    ended: AtomicBool,
 }
 
 /// All live sessions of one interpreter.
@@ -109,8 +112,28 @@ impl Pool {
         timeout: Duration,
         max_output: usize,
     ) -> Result<Outcome, PoolError> {
-        let session = self.session(identifier).await?;
-        let mut kernel = session.kernel.lock().await;
+        // A session may be ended (evicted, cooled down) while this request waits for it.
+        loop {
+            let session = self.session(identifier).await?;
+            let kernel = session.kernel.lock().await;
+            if !session.ended.load(Ordering::SeqCst) {
+                return self
+                    .run_locked(identifier, &session, kernel, code, timeout, max_output)
+                    .await;
+            }
+        }
+    }
+
+    /// Runs `code` in `session`, whose kernel the caller has locked.
+    async fn run_locked(
+        &self,
+        identifier: &str,
+        session: &Arc<Session>,
+        mut kernel: tokio::sync::MutexGuard<'_, Option<Kernel>>,
+        code: &str,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<Outcome, PoolError> {
         *session.last_used.lock().expect("lock") = Instant::now();
 
         if kernel.is_none() {
@@ -119,7 +142,7 @@ impl Pool {
                 Err(error) => {
                     warn!(session.id = identifier, %error, "session failed to start");
                     drop(kernel);
-                    self.end(identifier, &session).await;
+                    self.end(identifier, session).await;
                     return Err(PoolError::StartFailed(error.to_string()));
                 }
             }
@@ -149,15 +172,15 @@ impl Pool {
                         session.id = identifier,
                         "processes survived cleanup; ending the session"
                     );
-                    self.end(identifier, &session).await;
+                    self.end(identifier, session).await;
                 }
                 Ok(outcome(reply))
             }
             Err(error) => {
-                debug!(session.id = identifier, %error, "ending the session");
-                self.end(identifier, &session).await;
                 // A kernel that died after its allowance was stopped by its CPU limit.
                 let overran = started.elapsed() >= timeout;
+                debug!(session.id = identifier, %error, "ending the session");
+                self.end(identifier, session).await;
                 Ok(match error {
                     KernelError::Deadline | KernelError::Exited if overran => Outcome {
                         status: OutcomeStatus::TimedOut,
@@ -266,6 +289,7 @@ impl Pool {
             _uid: allocated.claim,
             kernel: tokio::sync::Mutex::new(kernel),
             last_used: Mutex::new(Instant::now()),
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -286,6 +310,7 @@ impl Pool {
 /// Kills a session's sandbox and removes its directory; its uid is freed when the last
 /// reference to the session goes.
 async fn teardown(plan: Arc<SandboxPlan>, session: Arc<Session>) {
+    session.ended.store(true, Ordering::SeqCst);
     if let Some(mut kernel) = session.kernel.lock().await.take() {
         kernel.kill().await;
     }
