@@ -211,3 +211,35 @@ async fn refuses_a_non_loopback_address() {
         Err(evalgate::sessions::interpreter::InterpreterError::NotLoopback(_))
     ));
 }
+
+#[tokio::test]
+async fn with_no_isolation_it_refuses_unless_opted_in() {
+    let unconfined = InterpreterOptions {
+        use_bwrap: false,
+        use_seccomp: false,
+        use_landlock: false,
+        ..options()
+    };
+    let refused = serve(unconfined.clone()).await;
+    match refused {
+        Err(evalgate::sessions::interpreter::InterpreterError::NoIsolation { missing }) => {
+            assert!(
+                missing.contains("namespaces") && missing.contains("seccomp"),
+                "{missing}"
+            );
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("started with no isolation"),
+    }
+
+    let (interpreter, client) = start(InterpreterOptions {
+        allow_unisolated: true,
+        ..unconfined
+    })
+    .await;
+    assert!(interpreter.isolation().unisolated_opt_in);
+    assert!(!interpreter.isolation().isolated);
+    let execution = run_in(&client, None, "6 * 7", 10).await;
+    assert_eq!(execution.result, Some(serde_json::json!(42)));
+    interpreter.shutdown().await;
+}

@@ -49,6 +49,10 @@ pub struct InterpreterOptions {
     pub allow_unisolated: bool,
     /// Use bubblewrap when it is installed.
     pub use_bwrap: bool,
+    /// Apply the seccomp filter where the kernel has seccomp.
+    pub use_seccomp: bool,
+    /// Apply Landlock where the kernel has it.
+    pub use_landlock: bool,
     /// Per-process resource limits inside each session.
     pub limits: ResourceLimits,
     /// Live sessions at most; when full, the least recently used idle session is ended.
@@ -73,6 +77,8 @@ impl Default for InterpreterOptions {
             max_output_chars: 4096,
             allow_unisolated: false,
             use_bwrap: true,
+            use_seccomp: true,
+            use_landlock: true,
             limits: ResourceLimits::default(),
             max_sessions: 32,
             spare_session: true,

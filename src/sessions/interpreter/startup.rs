@@ -76,6 +76,8 @@ pub(super) async fn serve(
             python_dirs.clone(),
             kernel_path.clone(),
             options.limits.clone(),
+            options.use_seccomp,
+            options.use_landlock,
         )
     };
     let mut chosen = plan(bwrap.clone());
