@@ -116,7 +116,10 @@ impl SessionClient {
 
         let mut call = self.http.post(url).json(&body);
         if let Some(tokens) = &self.tokens {
-            call = call.header(AUTHORIZATION, tokens.bearer().await?);
+            let mut value = reqwest::header::HeaderValue::try_from(tokens.bearer().await?)
+                .map_err(|_| SessionError::Credential("the token is not a valid header".into()))?;
+            value.set_sensitive(true);
+            call = call.header(AUTHORIZATION, value);
         }
         let started = Instant::now();
         let response = call.send().await.map_err(|e| self.transport(e))?;

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::pool::{Outcome, OutcomeStatus, Pool};
+use super::pool::{Outcome, OutcomeStatus, Pool, PoolError};
 use super::sandbox::IsolationReport;
 use crate::sessions::SessionId;
 
@@ -67,7 +67,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, [("x-ms-error-code", self.code)], Json(body)).into_response()
+        let mut response =
+            (self.status, [("x-ms-error-code", self.code)], Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -86,6 +93,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -212,10 +220,17 @@ async fn run(
         .pool
         .execute(id.as_str(), code, timeout, max_output)
         .await
-        .map_err(|full| ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "SessionPoolBusy",
-            message: full.to_string(),
+        .map_err(|error| match error {
+            PoolError::Full(_) => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "SessionPoolBusy",
+                message: error.to_string(),
+            },
+            PoolError::StartFailed(_) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "SessionStartFailed",
+                message: error.to_string(),
+            },
         })
 }
 
@@ -338,6 +353,7 @@ fn not_found(id: &SessionId) -> ApiError {
 async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({
         "isolation": state.isolation,
+        "spareSessionReady": state.pool.spare_ready(),
         "defaultTimeoutInSeconds": state.default_timeout.as_secs(),
         "outputStreamsMaxLength": state.max_output_chars,
     }))
