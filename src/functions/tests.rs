@@ -264,6 +264,34 @@ async fn idempotency_key_returns_the_same_submission() {
     let (reused, _, problem) = send(&app, keyed("print(2)")).await;
     assert_eq!(reused, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["type"], "/problems/idempotency-key-reused");
+
+    // The same key from other callers is theirs alone: named only, or with an id.
+    let from = |header: &str, who: &str| {
+        Request::post("/api/code")
+            .header("content-type", "text/plain")
+            .header("idempotency-key", "order-42")
+            .header(header, who)
+            .body(Body::from("print(3)"))
+            .unwrap()
+    };
+    let (alice_status, _, alice) = send(&app, from("x-ms-client-principal-name", "alice")).await;
+    let (carol_status, _, carol) = send(&app, from("x-ms-client-principal-id", "carol-oid")).await;
+    assert_eq!(
+        (alice_status, carol_status),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+    );
+    assert_ne!(alice["id"], first["id"]);
+    assert_ne!(carol["id"], alice["id"]);
+    assert_eq!(fake.starts.lock().unwrap().len(), 3);
+
+    let twice = Request::post("/api/code")
+        .header("content-type", "text/plain")
+        .header("idempotency-key", "a")
+        .header("idempotency-key", "b")
+        .body(Body::from("1"))
+        .unwrap();
+    let (status, _, _) = send(&app, twice).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
