@@ -42,6 +42,14 @@ pub(crate) enum PoolError {
     StartFailed(String),
 }
 
+/// A live session's times, as `GET /session` reports them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionInfo {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_accessed_at: chrono::DateTime<chrono::Utc>,
+    pub expire_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What one execution came to, as the HTTP layer reports it.
 #[derive(Debug)]
 pub(crate) struct Outcome {
@@ -69,6 +77,7 @@ struct Session {
     last_used: Mutex<Instant>,
     /// Set once the session is being torn down; it never runs code again.
     ended: AtomicBool,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// All live sessions of one interpreter.
@@ -207,9 +216,23 @@ impl Pool {
         }
     }
 
-    /// Whether a session with this identifier is live.
-    pub fn contains(&self, identifier: &str) -> bool {
-        self.sessions.lock().expect("lock").contains_key(identifier)
+    /// When a live session was created, last used, and will expire if left idle.
+    pub fn info(&self, identifier: &str) -> Option<SessionInfo> {
+        let session = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .get(identifier)
+            .cloned()?;
+        let idle = session.last_used.lock().expect("lock").elapsed();
+        let now = chrono::Utc::now();
+        let last_accessed_at = now - chrono::Duration::from_std(idle).unwrap_or_default();
+        let cooldown = chrono::Duration::from_std(self.settings.cooldown).unwrap_or_default();
+        Some(SessionInfo {
+            created_at: session.created_at,
+            last_accessed_at,
+            expire_at: last_accessed_at + cooldown,
+        })
     }
 
     /// Ends every session idle for longer than the cooldown.
@@ -290,6 +313,7 @@ impl Pool {
             kernel: tokio::sync::Mutex::new(kernel),
             last_used: Mutex::new(Instant::now()),
             ended: AtomicBool::new(false),
+            created_at: chrono::Utc::now(),
         })
     }
 
