@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tracing::{debug, warn};
 
 use super::allocate::{Spare, allocate};
-use super::kernel::{Kernel, KernelError, KernelReply, KernelRequest};
+use super::kernel::{Kernel, KernelError, KernelRequest};
+use super::outcome::{Outcome, OutcomeStatus, failure, outcome};
 use super::sandbox::uids::UidClaim;
 use super::sandbox::{SandboxPlan, SessionSandbox};
 
@@ -48,25 +48,6 @@ pub(crate) struct SessionInfo {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_accessed_at: chrono::DateTime<chrono::Utc>,
     pub expire_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// What one execution came to, as the HTTP layer reports it.
-#[derive(Debug)]
-pub(crate) struct Outcome {
-    pub status: OutcomeStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub result: Value,
-    pub duration_ms: u64,
-    /// An error code and message for anything but success.
-    pub error: Option<(String, String)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutcomeStatus {
-    Succeeded,
-    Failed,
-    TimedOut,
 }
 
 struct Session {
@@ -364,35 +345,4 @@ fn kill_processes_of(uid: u32) {
         }
     }
     debug!(uid, "swept the processes of a session uid");
-}
-
-fn outcome(reply: KernelReply) -> Outcome {
-    let status = match reply.status.as_str() {
-        "Succeeded" => OutcomeStatus::Succeeded,
-        "TimedOut" => OutcomeStatus::TimedOut,
-        _ => OutcomeStatus::Failed,
-    };
-    let error = reply.error.map(|e| {
-        let text = |key: &str| e[key].as_str().unwrap_or_default().to_string();
-        (text("code"), text("message"))
-    });
-    Outcome {
-        status,
-        stdout: reply.stdout,
-        stderr: reply.stderr,
-        result: reply.result,
-        duration_ms: reply.duration_ms,
-        error,
-    }
-}
-
-fn failure(code: &str, message: String) -> Outcome {
-    Outcome {
-        status: OutcomeStatus::Failed,
-        stdout: String::new(),
-        stderr: message.clone(),
-        result: Value::Null,
-        duration_ms: 0,
-        error: Some((code.into(), message)),
-    }
 }

@@ -21,7 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::pool::{Outcome, OutcomeStatus, Pool, PoolError};
+use super::outcome::{Outcome, OutcomeStatus};
+use super::pool::{Pool, PoolError};
 use super::sandbox::IsolationReport;
 use crate::sessions::SessionId;
 
