@@ -45,7 +45,7 @@ pub(crate) fn outcome(reply: KernelReply) -> Outcome {
     }
 }
 
-/// A failure the host reports itself: the code is also the error code.
+/// A failure the host itself reports; its message is also the stderr.
 pub(crate) fn failure(code: &str, message: String) -> Outcome {
     Outcome {
         status: OutcomeStatus::Failed,
