@@ -47,6 +47,7 @@ pub async fn run(
         settings: ApiSettings {
             approval_timeout: config.approval_timeout,
             execution_timeout: config.execution_timeout,
+            trust_principal_headers: config.trust_principal_headers,
         },
     };
     let address = listener.local_addr()?;

@@ -78,6 +78,10 @@ pub struct Config {
     pub execution_timeout: Duration,
     /// True when running in Azure, where local stand-ins are refused.
     pub in_azure: bool,
+    /// Whether the Easy Auth principal headers name the caller. In Azure only App Service
+    /// authentication sets them (and strips forged ones), so they count only when it is on;
+    /// locally they are trusted, for testing.
+    pub trust_principal_headers: bool,
 }
 
 /// True when the App Service variables of the Functions host in Azure are present.
@@ -156,7 +160,10 @@ impl Config {
             ));
         }
 
+        let auth_enabled =
+            get("WEBSITE_AUTH_ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let config = Config {
+            trust_principal_headers: !in_azure || auth_enabled,
             port,
             connection,
             session_pool_url,
@@ -391,6 +398,15 @@ mod tests {
             "Endpoint=https://s.westus.durabletask.io;TaskHub=h;Authentication=ManagedIdentity";
         let local_pool = with(real, Some("http://127.0.0.1:7072")).unwrap_err();
         assert!(local_pool.to_string().contains(SESSION_POOL_URL_VAR));
-        assert!(with(real, None).unwrap().in_azure);
+        let config = with(real, None).unwrap();
+        assert!(config.in_azure);
+        assert!(
+            !config.trust_principal_headers,
+            "no Easy Auth, no trusted principal"
+        );
+        let mut vars = env(&base);
+        vars.insert(CONNECTION_STRING_VAR.into(), real.into());
+        vars.insert("WEBSITE_AUTH_ENABLED".into(), "True".into());
+        assert!(Config::from_map(&vars).unwrap().trust_principal_headers);
     }
 }

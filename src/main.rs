@@ -13,7 +13,8 @@ use evalgate::dev::{self, DevOptions};
 use evalgate::runner::SessionRunner;
 use evalgate::sessions::interpreter::{self, InterpreterOptions};
 use evalgate::sessions::{ApiContract, SessionClient, SessionClientOptions};
-use evalgate::{app, durabletask, taskhub, telemetry};
+use evalgate::telemetry::{self, LogTarget};
+use evalgate::{app, durabletask, taskhub};
 
 #[derive(Parser)]
 #[command(
@@ -88,7 +89,11 @@ struct InterpreterArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init();
+    let target = match cli.command {
+        None | Some(Command::Serve) => LogTarget::Stdout,
+        Some(_) => LogTarget::Stderr,
+    };
+    telemetry::init(target);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {

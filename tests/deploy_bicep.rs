@@ -254,3 +254,30 @@ fn storage_scheduler_and_pool_are_locked_down_and_parameterised() {
         "cooldownPeriodInSeconds"
     );
 }
+
+#[test]
+fn easy_auth_is_optional_and_leaves_function_keys_working() {
+    let Some(files) = parsed() else { return };
+    let all = resources(&files);
+
+    let auth = one(&all, "Microsoft.Web/sites/config");
+    assert_eq!(auth.body["name"], "authsettingsV2");
+    let condition = auth
+        .condition
+        .expect("Easy Auth is deployed only when configured");
+    assert_eq!(condition["operator"]["type"], "not");
+    assert_eq!(
+        condition["operator"]["operands"]["bool_value"]["function"]["parameters"]["item_to_test"],
+        "easyAuthClientId"
+    );
+
+    let props = &auth.body["properties"];
+    assert_eq!(props["globalValidation"]["requireAuthentication"], false);
+    assert_eq!(
+        props["globalValidation"]["unauthenticatedClientAction"], "AllowAnonymous",
+        "requests with only a function key still reach the handler"
+    );
+    let aad = &props["identityProviders"]["azureActiveDirectory"];
+    assert_eq!(aad["enabled"], true);
+    assert_eq!(aad["registration"]["clientId"], "easyAuthClientId");
+}

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -44,15 +45,22 @@ fn run_package(out: &Path, extra: &[&str]) -> Output {
         .expect("run scripts/package")
 }
 
-fn package_ok(dir: &Path) -> PathBuf {
-    let zip = dir.join("evalgate.zip");
-    let output = run_package(&zip, &["--max-glibc", &host_glibc()]);
-    assert!(
-        output.status.success(),
-        "scripts/package failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    zip
+/// The package of this run's handler, built once and shared by the tests that only read it
+/// (packaging deflates a large debug binary, which takes a while).
+fn shared_package() -> &'static Path {
+    static PACKAGE: OnceLock<PathBuf> = OnceLock::new();
+    PACKAGE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("package_zip");
+        std::fs::create_dir_all(&dir).expect("create the package dir");
+        let zip = dir.join("evalgate.zip");
+        let output = run_package(&zip, &["--max-glibc", &host_glibc()]);
+        assert!(
+            output.status.success(),
+            "scripts/package failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        zip
+    })
 }
 
 fn zip_tool(args: &[&str]) -> Output {
@@ -99,7 +107,7 @@ impl Drop for Running {
 #[test]
 fn package_holds_host_json_the_function_folders_and_an_executable_handler() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let zip = package_ok(dir.path());
+    let zip = shared_package();
 
     let listing: Vec<Value> =
         serde_json::from_slice(&zip_tool(&["list", zip.to_str().unwrap()]).stdout)
@@ -152,7 +160,7 @@ fn package_holds_host_json_the_function_folders_and_an_executable_handler() {
 #[test]
 fn packaged_handler_answers_the_host_readiness_probe() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let zip = package_ok(dir.path());
+    let zip = shared_package();
     let unpacked = dir.path().join("app");
     zip_tool(&["extract", zip.to_str().unwrap(), unpacked.to_str().unwrap()]);
 

@@ -1,5 +1,6 @@
-//! Our client and our worker against the real in-memory backend: activities, failures,
-//! timers, external events, races, custom status, terminate, suspend/resume, purge and query.
+//! Our client and our worker against two real backends, one suite: Microsoft's in-memory backend
+//! (`durabletask` 1.12.0 on 127.0.0.1) and our embedded task hub. Activities, failures, timers,
+//! external events, races, custom status, terminate, suspend/resume, purge and query.
 
 mod common;
 
@@ -9,9 +10,11 @@ use common::backend::{Backend, wait_for_instance};
 use evalgate::durabletask::client::{
     Client, ClientError, InstanceQuery, PurgeFilter, RuntimeStatus, ScheduleOptions,
 };
+use evalgate::durabletask::connection::ConnectionString;
 use evalgate::durabletask::replay::{Either, race, when_any};
 use evalgate::durabletask::worker::{Worker, WorkerHandle, WorkerOptions};
 use evalgate::durabletask::{FailureDetails, Registry};
+use evalgate::taskhub::{RunningTaskHub, TaskHubOptions, serve as serve_task_hub};
 use serde::{Deserialize, Serialize};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -87,13 +90,73 @@ fn test_options() -> WorkerOptions {
     }
 }
 
-/// A backend, a client of it and a started worker; `None` when Python tests are opted out.
-fn start(options: WorkerOptions) -> Option<(Backend, Client, WorkerHandle)> {
-    let backend = Backend::start()?;
-    let client = Client::new(&backend.connection()).unwrap();
-    let worker = Worker::new(&backend.connection(), registry(), options).unwrap();
-    Some((backend, client, worker.start()))
+/// Which backend a scenario runs against.
+#[derive(Clone, Copy)]
+enum Kind {
+    InMemory,
+    TaskHub,
 }
+
+/// A running backend of either kind; stopped when dropped.
+enum Running {
+    InMemory(#[allow(dead_code)] Backend),
+    TaskHub(#[allow(dead_code)] RunningTaskHub),
+}
+
+/// A backend, a client of it and a started worker; `None` when Python tests are opted out.
+async fn start(kind: Kind, options: WorkerOptions) -> Option<(Running, Client, WorkerHandle)> {
+    let (running, connection) = match kind {
+        Kind::InMemory => {
+            let backend = Backend::start()?;
+            let connection = backend.connection();
+            (Running::InMemory(backend), connection)
+        }
+        Kind::TaskHub => {
+            let hub = serve_task_hub(TaskHubOptions::in_memory()).await.unwrap();
+            let connection = ConnectionString::unauthenticated(
+                format!("http://{}", hub.local_addr()),
+                "default",
+            );
+            (Running::TaskHub(hub), connection)
+        }
+    };
+    let client = Client::new(&connection).unwrap();
+    let worker = Worker::new(&connection, registry(), options).unwrap();
+    Some((running, client, worker.start()))
+}
+
+/// Runs each scenario once per backend, as `in_memory::<name>` and `embedded_task_hub::<name>`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::InMemory).await
+            })*
+        }
+        mod embedded_task_hub {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Kind::TaskHub).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    activities_chain_to_an_output,
+    a_failing_activity_fails_the_orchestration_with_its_details,
+    unknown_activities_and_orchestrators_fail_without_retry,
+    an_external_event_wins_the_race_and_custom_status_is_published,
+    a_timer_wins_the_race_when_no_event_comes,
+    when_any_returns_the_first_event,
+    terminate_ends_the_instance_with_the_given_output,
+    a_suspended_instance_resumes_and_takes_the_held_event,
+    purge_deletes_terminal_instances,
+    query_pages_through_matching_instances,
+    client_errors_say_what_went_wrong,
+    an_answer_over_the_size_limit_fails_the_orchestration,
+);
 
 async fn schedule<I: Serialize + ?Sized>(client: &Client, name: &str, input: &I) -> String {
     client
@@ -102,9 +165,8 @@ async fn schedule<I: Serialize + ?Sized>(client: &Client, name: &str, input: &I)
         .unwrap()
 }
 
-#[tokio::test]
-async fn activities_chain_to_an_output() {
-    let Some((_backend, client, worker)) = start(test_options()) else {
+async fn activities_chain_to_an_output(kind: Kind) {
+    let Some((_backend, client, worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -120,9 +182,8 @@ async fn activities_chain_to_an_output() {
     assert_eq!(report.abandoned, 0);
 }
 
-#[tokio::test]
-async fn a_failing_activity_fails_the_orchestration_with_its_details() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn a_failing_activity_fails_the_orchestration_with_its_details(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -135,9 +196,8 @@ async fn a_failing_activity_fails_the_orchestration_with_its_details() {
     assert!(chain.contains("not today"), "{chain}");
 }
 
-#[tokio::test]
-async fn unknown_activities_and_orchestrators_fail_without_retry() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn unknown_activities_and_orchestrators_fail_without_retry(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -159,9 +219,8 @@ async fn unknown_activities_and_orchestrators_fail_without_retry() {
     );
 }
 
-#[tokio::test]
-async fn an_external_event_wins_the_race_and_custom_status_is_published() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn an_external_event_wins_the_race_and_custom_status_is_published(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -189,9 +248,8 @@ async fn an_external_event_wins_the_race_and_custom_status_is_published() {
     assert_eq!(status["stage"], "decided");
 }
 
-#[tokio::test]
-async fn a_timer_wins_the_race_when_no_event_comes() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn a_timer_wins_the_race_when_no_event_comes(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -202,9 +260,8 @@ async fn a_timer_wins_the_race_when_no_event_comes() {
     assert_eq!(state.output_as::<String>().unwrap(), "timed out");
 }
 
-#[tokio::test]
-async fn when_any_returns_the_first_event() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn when_any_returns_the_first_event(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -219,9 +276,8 @@ async fn when_any_returns_the_first_event() {
     assert_eq!(state.output_as::<String>().unwrap(), "1:second one");
 }
 
-#[tokio::test]
-async fn terminate_ends_the_instance_with_the_given_output() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn terminate_ends_the_instance_with_the_given_output(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -234,9 +290,8 @@ async fn terminate_ends_the_instance_with_the_given_output() {
     assert_eq!(state.output_as::<String>().unwrap(), "stopped by test");
 }
 
-#[tokio::test]
-async fn a_suspended_instance_resumes_and_takes_the_held_event() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn a_suspended_instance_resumes_and_takes_the_held_event(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -255,9 +310,8 @@ async fn a_suspended_instance_resumes_and_takes_the_held_event() {
     assert_eq!(state.output_as::<String>().unwrap(), "after resume");
 }
 
-#[tokio::test]
-async fn purge_deletes_terminal_instances() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn purge_deletes_terminal_instances(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -280,9 +334,8 @@ async fn purge_deletes_terminal_instances() {
     assert!(client.get_instance(&two, false).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn query_pages_through_matching_instances() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn query_pages_through_matching_instances(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -331,9 +384,8 @@ async fn query_pages_through_matching_instances() {
     assert_eq!(pages, 3);
 }
 
-#[tokio::test]
-async fn client_errors_say_what_went_wrong() {
-    let Some((_backend, client, _worker)) = start(test_options()) else {
+async fn client_errors_say_what_went_wrong(kind: Kind) {
+    let Some((_backend, client, _worker)) = start(kind, test_options()).await else {
         return;
     };
 
@@ -374,13 +426,12 @@ async fn client_errors_say_what_went_wrong() {
     assert!(err.is_retryable());
 }
 
-#[tokio::test]
-async fn an_answer_over_the_size_limit_fails_the_orchestration() {
+async fn an_answer_over_the_size_limit_fails_the_orchestration(kind: Kind) {
     let options = WorkerOptions {
         max_completion_bytes: 64 * 1024,
         ..test_options()
     };
-    let Some((_backend, client, _worker)) = start(options) else {
+    let Some((_backend, client, _worker)) = start(kind, options).await else {
         return;
     };
 

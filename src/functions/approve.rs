@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::instances::BackendError;
 use super::problem::Problem;
 use super::status::stage_of;
-use super::{AppState, MAX_COMMENT_CHARS, base_url, check_id, principal, status_url};
+use super::{AppState, MAX_COMMENT_CHARS, base_url, check_id, status_url};
 use crate::workflow::ORCHESTRATOR;
 use crate::workflow::model::{ApprovalEvent, Stage};
 
@@ -44,7 +44,7 @@ pub async fn approve_code(
     let body =
         body.map_err(|rejection| Problem::bad_request("unreadable-body", rejection.body_text()))?;
     let decision = read_decision(&headers, &body)?;
-    let approver = principal::from_headers(&headers);
+    let approver = state.settings.caller(&headers);
 
     let view = state
         .instances

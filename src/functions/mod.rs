@@ -38,6 +38,19 @@ pub struct ApiSettings {
     pub approval_timeout: Duration,
     /// The execution time limit for the code.
     pub execution_timeout: Duration,
+    /// Whether the Easy Auth principal headers identify the caller (see [`principal`]).
+    pub trust_principal_headers: bool,
+}
+
+impl ApiSettings {
+    /// The caller named by the principal headers, when they are trusted.
+    pub fn caller(&self, headers: &HeaderMap) -> Option<crate::workflow::model::Principal> {
+        if self.trust_principal_headers {
+            principal::from_headers(headers)
+        } else {
+            None
+        }
+    }
 }
 
 /// What every handler shares.

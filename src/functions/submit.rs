@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::instances::Started;
 use super::problem::Problem;
-use super::{AppState, MAX_CODE_BYTES, approve_url, base_url, principal, status_url};
+use super::{AppState, MAX_CODE_BYTES, approve_url, base_url, status_url};
 use crate::workflow::model::Submission;
 
 /// Namespace of submission ids derived from idempotency keys.
@@ -49,7 +49,7 @@ pub async fn submit_code(
     })?;
     let code = read_code(&headers, &body)?;
     let key = idempotency_key(&headers)?;
-    let submitted_by = principal::from_headers(&headers);
+    let submitted_by = state.settings.caller(&headers);
 
     // With a key, the id is derived from it (and the submitter), so a retry finds the same
     // instance; the fingerprint tells a true retry from a reused key.

@@ -90,12 +90,17 @@ impl Fake {
 }
 
 fn app() -> (Router, Arc<Fake>) {
+    app_trusting(true)
+}
+
+fn app_trusting(trust_principal_headers: bool) -> (Router, Arc<Fake>) {
     let fake = Arc::new(Fake::default());
     let state = AppState {
         instances: fake.clone(),
         settings: ApiSettings {
             approval_timeout: Duration::from_secs(60),
             execution_timeout: Duration::from_secs(10),
+            trust_principal_headers,
         },
     };
     (router(state), fake)
@@ -336,6 +341,33 @@ async fn approval_follows_the_stage() {
     let (status, _, _) = send(&app, approval("carol-id", yes)).await;
     assert_eq!(status, StatusCode::GONE, "decided already");
     assert_eq!(fake.events.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn untrusted_principal_headers_name_nobody() {
+    let (app, fake) = app_trusting(false);
+    let forged = |request: axum::http::request::Builder| {
+        request
+            .header("x-ms-client-principal-name", "mallory@example.com")
+            .header("x-ms-client-principal-id", "mallory-oid")
+    };
+    let submit = forged(Request::post("/api/code"))
+        .header("content-type", "text/plain")
+        .body(Body::from("1"))
+        .unwrap();
+    let (_, _, body) = send(&app, submit).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let stored = fake.instances.lock().unwrap()[&id].clone();
+    assert_eq!(stored.submission.unwrap().submitted_by, None);
+
+    fake.put_stage(&id, Stage::AwaitingApproval, None);
+    let approve = forged(Request::post(format!("/api/code/{id}/approval")))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"approved": true}"#))
+        .unwrap();
+    let (status, _, _) = send(&app, approve).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(fake.events.lock().unwrap()[0].1.by, None);
 }
 
 #[tokio::test]

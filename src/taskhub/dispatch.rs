@@ -6,7 +6,7 @@
 //! is simply ready again. Nothing here touches the store; callers keep the store's lock order
 //! (store thread first, then this lock, never the reverse).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
@@ -72,6 +72,12 @@ pub struct Dispatch {
     activity_leases: HashMap<String, ActivityLease>,
     workers: HashMap<WorkerId, Worker>,
     next_worker: WorkerId,
+    /// Every outstanding lease by expiry, so that one timer entry covers them all.
+    expiries: BTreeSet<(Micros, String)>,
+    /// When the next lease sweep is scheduled, if one is.
+    sweep_at: Option<Micros>,
+    /// A sweep time the caller must schedule with the timer task.
+    sweep_request: Option<Micros>,
 }
 
 fn credits(max: i32) -> u32 {
@@ -109,6 +115,7 @@ impl Dispatch {
             .collect();
         for token in tokens {
             if let Some(lease) = self.orchestration_leases.remove(&token) {
+                self.expiries.remove(&(lease.expires_at, token));
                 self.finish(&lease.instance_id, true);
             }
         }
@@ -120,6 +127,7 @@ impl Dispatch {
             .collect();
         for token in tokens {
             if let Some(lease) = self.activity_leases.remove(&token) {
+                self.expiries.remove(&(lease.expires_at, token));
                 self.activities.push_front(lease.activity_id);
             }
         }
@@ -174,6 +182,7 @@ impl Dispatch {
             self.finish(&lease.instance_id, true);
             return false;
         }
+        self.track_expiry(lease.expires_at, &token);
         self.orchestration_leases.insert(token, lease);
         true
     }
@@ -196,6 +205,7 @@ impl Dispatch {
             return None;
         }
         let lease = self.orchestration_leases.remove(token)?;
+        self.expiries.remove(&(lease.expires_at, token.to_owned()));
         self.give_credit(lease.worker, true);
         Some(lease)
     }
@@ -246,6 +256,7 @@ impl Dispatch {
             self.notify_all();
             return false;
         }
+        self.track_expiry(lease.expires_at, &token);
         self.activity_leases.insert(token, lease);
         true
     }
@@ -258,32 +269,43 @@ impl Dispatch {
             return None;
         }
         let lease = self.activity_leases.remove(token)?;
+        self.expiries.remove(&(lease.expires_at, token.to_owned()));
         self.give_credit(lease.worker, false);
         Some(lease)
     }
 
-    /// Takes back an orchestration lease whose time ran out. True if it had.
-    pub fn expire_orchestration(&mut self, token: &str, now: Micros) -> bool {
-        match self.orchestration_leases.get(token) {
-            Some(lease) if lease.expires_at <= now => {
-                let lease = self.orchestration_leases.remove(token).expect("present");
+    /// Takes back every lease whose time ran out by `now`; returns how many, and when the next
+    /// sweep is due (the caller schedules it).
+    pub fn expire_due(&mut self, now: Micros) -> (usize, Option<Micros>) {
+        let mut expired = 0;
+        while let Some((at, token)) = self.expiries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop_first();
+            if let Some(lease) = self.orchestration_leases.remove(&token) {
                 self.give_credit(lease.worker, true);
                 self.finish(&lease.instance_id, true);
-                true
+                expired += 1;
+            } else if let Some(lease) = self.activity_leases.remove(&token) {
+                self.unreserve_activity(lease.activity_id, lease.worker, true);
+                expired += 1;
             }
-            _ => false,
         }
+        self.sweep_at = self.expiries.first().map(|(at, _)| *at);
+        (expired, self.sweep_at)
     }
 
-    /// Takes back an activity lease whose time ran out. True if it had.
-    pub fn expire_activity(&mut self, token: &str, now: Micros) -> bool {
-        match self.activity_leases.get(token) {
-            Some(lease) if lease.expires_at <= now => {
-                let lease = self.activity_leases.remove(token).expect("present");
-                self.unreserve_activity(lease.activity_id, lease.worker, true);
-                true
-            }
-            _ => false,
+    /// A lease sweep the caller must schedule, if a new lease needs an earlier one.
+    pub fn take_sweep_request(&mut self) -> Option<Micros> {
+        self.sweep_request.take()
+    }
+
+    fn track_expiry(&mut self, at: Micros, token: &str) {
+        self.expiries.insert((at, token.to_owned()));
+        if self.sweep_at.is_none_or(|scheduled| at < scheduled) {
+            self.sweep_at = Some(at);
+            self.sweep_request = Some(at);
         }
     }
 
@@ -294,7 +316,10 @@ impl Dispatch {
             .iter()
             .find(|(_, lease)| lease.instance_id == instance_id)
             .map(|(token, _)| token.clone());
-        if let Some(lease) = token.and_then(|t| self.orchestration_leases.remove(&t)) {
+        if let Some(token) = token
+            && let Some(lease) = self.orchestration_leases.remove(&token)
+        {
+            self.expiries.remove(&(lease.expires_at, token));
             self.give_credit(lease.worker, true);
             self.in_flight.remove(instance_id);
         }
@@ -400,8 +425,13 @@ mod tests {
         d.mark_ready("a");
         let a = d.reserve_orchestration(w).unwrap();
         d.lease_orchestration("t1".into(), lease(&a, w));
-        assert!(!d.expire_orchestration("t1", 99));
-        assert!(d.expire_orchestration("t1", 100));
+        assert_eq!(
+            d.take_sweep_request(),
+            Some(100),
+            "the first lease asks for a sweep"
+        );
+        assert_eq!(d.expire_due(99), (0, Some(100)));
+        assert_eq!(d.expire_due(100), (1, None));
         assert!(d.take_orchestration("t1", "a").is_none());
         assert_eq!(d.reserve_orchestration(w).as_deref(), Some("a"));
     }

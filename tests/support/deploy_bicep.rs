@@ -32,6 +32,8 @@ pub struct Resource<'a> {
     pub kind: &'a str,
     pub api_version: &'a str,
     pub body: &'a Value,
+    /// The `if (...)` of a conditional resource.
+    pub condition: Option<&'a Value>,
 }
 
 pub fn resources(files: &BTreeMap<String, Value>) -> Vec<Resource<'_>> {
@@ -54,6 +56,7 @@ pub fn resources(files: &BTreeMap<String, Value>) -> Vec<Resource<'_>> {
                 kind: resource["type"].as_str().expect("type"),
                 api_version: resource["api_version"].as_str().expect("api_version"),
                 body,
+                condition: config.get("condition"),
             });
         }
     }

@@ -99,26 +99,30 @@ async fn feed(hub: Arc<Hub>, id: WorkerId, notify: Arc<Notify>, tx: Sender, ping
     }
 }
 
+/// How many work items of one kind are read from the store in one go.
+const CLAIM_BATCH: usize = 64;
+
 /// Sends every item the worker has credit for; false when the stream is gone.
 async fn send_available(hub: &Arc<Hub>, id: WorkerId, tx: &Sender) -> bool {
     loop {
         let mut sent = false;
         for orchestration in [true, false] {
             let claimed = if orchestration {
-                hub.claim_orchestration(id).await
+                hub.claim_orchestrations(id, CLAIM_BATCH).await
             } else {
-                hub.claim_activity(id).await
+                hub.claim_activities(id, CLAIM_BATCH).await
             };
             match claimed {
-                Ok(Some(item)) => {
-                    if tx.send(Ok(item)).await.is_err() {
-                        return false;
+                Ok(items) => {
+                    for item in items {
+                        if tx.send(Ok(item)).await.is_err() {
+                            return false;
+                        }
+                        sent = true;
                     }
-                    sent = true;
                 }
-                Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(worker.id = id, error = %err, "cannot build a work item");
+                    tracing::warn!(worker.id = id, error = %err, "cannot build work items");
                 }
             }
         }
