@@ -157,14 +157,13 @@ async fn sessions_can_be_looked_up_deleted_and_cool_down() {
 
     let deleted = SessionId::generate();
     run(deleted.clone()).await.unwrap();
-    assert_eq!(
-        http.get(session_url(&deleted))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let found = http.get(session_url(&deleted)).send().await.unwrap();
+    assert_eq!(found.status(), 200);
+    let info: Value = found.json().await.unwrap();
+    assert_eq!(info["identifier"], deleted.as_str());
+    let time =
+        |key: &str| chrono::DateTime::parse_from_rfc3339(info[key].as_str().unwrap()).unwrap();
+    assert!(time("expireAt") > time("createdAt"), "{info}");
     assert_eq!(
         http.delete(session_url(&deleted))
             .send()

@@ -9,6 +9,7 @@
 
 mod allocate;
 mod kernel;
+mod outcome;
 mod pool;
 mod routes;
 pub mod sandbox;

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tracing::{debug, warn};
 
 use super::allocate::{Spare, allocate};
-use super::kernel::{Kernel, KernelError, KernelReply, KernelRequest};
+use super::kernel::{Kernel, KernelError, KernelRequest};
+use super::outcome::{Outcome, OutcomeStatus, failure, outcome};
 use super::sandbox::uids::UidClaim;
 use super::sandbox::{SandboxPlan, SessionSandbox};
 
@@ -42,23 +42,12 @@ pub(crate) enum PoolError {
     StartFailed(String),
 }
 
-/// What one execution came to, as the HTTP layer reports it.
-#[derive(Debug)]
-pub(crate) struct Outcome {
-    pub status: OutcomeStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub result: Value,
-    pub duration_ms: u64,
-    /// An error code and message for anything but success.
-    pub error: Option<(String, String)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutcomeStatus {
-    Succeeded,
-    Failed,
-    TimedOut,
+/// A live session's times, as `GET /session` reports them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionInfo {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_accessed_at: chrono::DateTime<chrono::Utc>,
+    pub expire_at: chrono::DateTime<chrono::Utc>,
 }
 
 struct Session {
@@ -69,6 +58,7 @@ struct Session {
     last_used: Mutex<Instant>,
     /// Set once the session is being torn down; it never runs code again.
     ended: AtomicBool,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// All live sessions of one interpreter.
@@ -207,9 +197,23 @@ impl Pool {
         }
     }
 
-    /// Whether a session with this identifier is live.
-    pub fn contains(&self, identifier: &str) -> bool {
-        self.sessions.lock().expect("lock").contains_key(identifier)
+    /// When a live session was created, last used, and will expire if left idle.
+    pub fn info(&self, identifier: &str) -> Option<SessionInfo> {
+        let session = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .get(identifier)
+            .cloned()?;
+        let idle = session.last_used.lock().expect("lock").elapsed();
+        let now = chrono::Utc::now();
+        let last_accessed_at = now - chrono::Duration::from_std(idle).unwrap_or_default();
+        let cooldown = chrono::Duration::from_std(self.settings.cooldown).unwrap_or_default();
+        Some(SessionInfo {
+            created_at: session.created_at,
+            last_accessed_at,
+            expire_at: last_accessed_at + cooldown,
+        })
     }
 
     /// Ends every session idle for longer than the cooldown.
@@ -290,6 +294,7 @@ impl Pool {
             kernel: tokio::sync::Mutex::new(kernel),
             last_used: Mutex::new(Instant::now()),
             ended: AtomicBool::new(false),
+            created_at: chrono::Utc::now(),
         })
     }
 
@@ -340,35 +345,4 @@ fn kill_processes_of(uid: u32) {
         }
     }
     debug!(uid, "swept the processes of a session uid");
-}
-
-fn outcome(reply: KernelReply) -> Outcome {
-    let status = match reply.status.as_str() {
-        "Succeeded" => OutcomeStatus::Succeeded,
-        "TimedOut" => OutcomeStatus::TimedOut,
-        _ => OutcomeStatus::Failed,
-    };
-    let error = reply.error.map(|e| {
-        let text = |key: &str| e[key].as_str().unwrap_or_default().to_string();
-        (text("code"), text("message"))
-    });
-    Outcome {
-        status,
-        stdout: reply.stdout,
-        stderr: reply.stderr,
-        result: reply.result,
-        duration_ms: reply.duration_ms,
-        error,
-    }
-}
-
-fn failure(code: &str, message: String) -> Outcome {
-    Outcome {
-        status: OutcomeStatus::Failed,
-        stdout: String::new(),
-        stderr: message.clone(),
-        result: Value::Null,
-        duration_ms: 0,
-        error: Some((code.into(), message)),
-    }
 }

@@ -21,7 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::pool::{Outcome, OutcomeStatus, Pool, PoolError};
+use super::outcome::{Outcome, OutcomeStatus};
+use super::pool::{Pool, PoolError};
 use super::sandbox::IsolationReport;
 use crate::sessions::SessionId;
 
@@ -325,10 +326,16 @@ async fn get_session(
 ) -> Result<Response, ApiError> {
     api_version(&params, SESSION_VERSIONS)?;
     let id = identifier(&params)?;
-    if !state.pool.contains(id.as_str()) {
-        return Err(not_found(&id));
-    }
-    Ok(Json(json!({ "identifier": id.as_str() })).into_response())
+    let info = state.pool.info(id.as_str()).ok_or_else(|| not_found(&id))?;
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(Json(json!({
+        "identifier": id.as_str(),
+        "createdAt": time(info.created_at),
+        "lastAccessedAt": time(info.last_accessed_at),
+        "expireAt": time(info.expire_at),
+    }))
+    .into_response())
 }
 
 async fn delete_session(

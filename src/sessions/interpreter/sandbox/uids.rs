@@ -3,7 +3,10 @@
 //! A uid is claimed process-wide (several interpreters may run in one process, as in tests),
 //! and only when no process on the host runs under it already, which keeps two services on
 //! one machine, or a session's lingering leftovers, from sharing a uid. Sharing would merge
-//! their process budgets and let one session's clean-up kill the other's processes.
+//! their process budgets and let one session's clean-up kill the other's processes. Among the
+//! leftovers: each bubblewrap run leaves a zombie that the host's init may reap late, and a
+//! zombie still counts toward its uid's `RLIMIT_NPROC`, so uids rotate instead of being reused
+//! at once.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
