@@ -312,6 +312,12 @@ async fn status_404_for_unknown_and_400_for_malformed_ids() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = send(&app, get("/api/code?pageSize=0")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) = send(&app, get("/api/code?continuationToken=garbage")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["type"], "/problems/bad-continuation-token");
+    let (status, _, body) = send(&app, get("/api/code?foo=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["detail"].as_str().unwrap().contains("pageSize"));
     let (status, _, _) = send(&app, get("/api/elsewhere")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, body) = send(
