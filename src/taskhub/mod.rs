@@ -19,13 +19,14 @@
 //!   fell due meanwhile fire at once.
 //!
 //! Limits, each answered or logged where it applies: entities, rewind, restart, task hub
-//! management, purge by instance batch and chunked responses answer UNIMPLEMENTED; work-item
-//! filters are ignored (with a warning), so every worker should register every orchestrator and
-//! activity; leases are kept in memory, since a lease belongs to a stream of this process.
+//! management, purge by instance batch and chunked responses answer UNIMPLEMENTED; entity
+//! filters are ignored; leases are kept in memory, since a lease belongs to a stream of this
+//! process.
 
 mod dispatch;
 mod error;
 mod events;
+mod filters;
 mod hub;
 mod server;
 mod service;
