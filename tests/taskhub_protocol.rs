@@ -250,6 +250,44 @@ async fn credits_bound_the_items_a_stream_holds() {
 }
 
 #[tokio::test]
+async fn work_item_filters_route_items_to_the_worker_that_has_them() {
+    let hub = start_hub().await;
+    let connect = |orchestrator: &str, activities: Vec<&str>| {
+        let filters = proto::WorkItemFilters {
+            orchestrations: vec![proto::OrchestrationFilter {
+                name: orchestrator.into(),
+                versions: vec![],
+            }],
+            activities: activities
+                .into_iter()
+                .map(|name| proto::ActivityFilter {
+                    name: name.into(),
+                    versions: vec![],
+                })
+                .collect(),
+            entities: vec![],
+        };
+        RawWorker::connect_with(hub.local_addr(), 10, 10, Some(filters))
+    };
+    let mut a = connect("a", vec![]).await;
+    start_instance(&mut a.client, "for-b", "b").await;
+    start_instance(&mut a.client, "for-a", "a").await;
+    let mut b = connect("b", vec!["act"]).await;
+
+    let item = a.next_item().await;
+    assert_eq!(orchestration(&item).instance_id, "for-a");
+    let item = b.next_item().await;
+    assert_eq!(orchestration(&item).instance_id, "for-b");
+    b.client
+        .complete_orchestrator_task(respond(&item, vec![schedule(1, "act")]))
+        .await
+        .unwrap();
+    let task = b.next_item().await;
+    assert_eq!(activity(&task).name, "act");
+    hub.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn idle_streams_get_health_pings() {
     let options = TaskHubOptions {
         health_ping_interval: Duration::from_millis(100),

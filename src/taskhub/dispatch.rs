@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::filters::WorkFilter;
 use super::time::Micros;
 use crate::durabletask::proto;
 
@@ -53,6 +54,10 @@ struct Worker {
     orchestration_credits: u32,
     activity_credits: u32,
     notify: Arc<Notify>,
+    filter: Arc<WorkFilter>,
+    /// Instances and activities its filter refused; left for other workers.
+    skipped_instances: HashSet<String>,
+    skipped_activities: HashSet<i64>,
 }
 
 #[derive(Default)]
@@ -90,6 +95,7 @@ impl Dispatch {
         &mut self,
         max_orchestrations: i32,
         max_activities: i32,
+        filter: WorkFilter,
     ) -> (WorkerId, Arc<Notify>) {
         self.next_worker += 1;
         let notify = Arc::new(Notify::new());
@@ -99,6 +105,9 @@ impl Dispatch {
                 orchestration_credits: credits(max_orchestrations),
                 activity_credits: credits(max_activities),
                 notify: notify.clone(),
+                filter: Arc::new(filter),
+                skipped_instances: HashSet::new(),
+                skipped_activities: HashSet::new(),
             },
         );
         (self.next_worker, notify)
@@ -161,7 +170,12 @@ impl Dispatch {
         if slot.orchestration_credits == 0 {
             return None;
         }
-        while let Some(instance_id) = self.ready.pop_front() {
+        loop {
+            let position = self
+                .ready
+                .iter()
+                .position(|id| !slot.skipped_instances.contains(id))?;
+            let instance_id = self.ready.remove(position).expect("position is in range");
             self.ready_set.remove(&instance_id);
             if let Some(flight) = self.in_flight.get_mut(&instance_id) {
                 flight.dirty = true;
@@ -172,7 +186,33 @@ impl Dispatch {
                 .insert(instance_id.clone(), InFlight::default());
             return Some(instance_id);
         }
-        None
+    }
+
+    /// The work-item filter of a stream.
+    pub fn filter(&self, worker: WorkerId) -> Arc<WorkFilter> {
+        self.workers
+            .get(&worker)
+            .map(|slot| slot.filter.clone())
+            .unwrap_or_default()
+    }
+
+    /// Gives back a reserved instance that the stream's filter refuses; other streams may take
+    /// it, this one will not be offered it again.
+    pub fn skip_orchestration(&mut self, instance_id: &str, worker: WorkerId) {
+        if let Some(slot) = self.workers.get_mut(&worker) {
+            slot.skipped_instances.insert(instance_id.to_owned());
+        }
+        self.unreserve_orchestration(instance_id, worker);
+        self.mark_ready(instance_id);
+        self.notify_all();
+    }
+
+    /// Gives back a reserved activity that the stream's filter refuses.
+    pub fn skip_activity(&mut self, activity_id: i64, worker: WorkerId) {
+        if let Some(slot) = self.workers.get_mut(&worker) {
+            slot.skipped_activities.insert(activity_id);
+        }
+        self.unreserve_activity(activity_id, worker, true);
     }
 
     /// Records the work item sent for a reserved instance. False (and the instance is ready
@@ -234,7 +274,14 @@ impl Dispatch {
         if slot.activity_credits == 0 {
             return None;
         }
-        let id = self.activities.pop_front()?;
+        let position = self
+            .activities
+            .iter()
+            .position(|id| !slot.skipped_activities.contains(id))?;
+        let id = self
+            .activities
+            .remove(position)
+            .expect("position is in range");
         slot.activity_credits -= 1;
         Some(id)
     }
@@ -356,7 +403,7 @@ mod tests {
     #[test]
     fn one_work_item_per_instance_and_events_meanwhile_requeue() {
         let mut d = Dispatch::default();
-        let (w, _) = d.add_worker(10, 10);
+        let (w, _) = d.add_worker(10, 10, WorkFilter::default());
         d.mark_ready("a");
         assert_eq!(d.reserve_orchestration(w).as_deref(), Some("a"));
         assert!(d.lease_orchestration("t1".into(), lease("a", w)));
@@ -377,7 +424,7 @@ mod tests {
     #[test]
     fn credits_limit_items_per_stream() {
         let mut d = Dispatch::default();
-        let (w, _) = d.add_worker(1, 1);
+        let (w, _) = d.add_worker(1, 1, WorkFilter::default());
         d.mark_ready("a");
         d.mark_ready("b");
         d.push_activity(1);
@@ -393,8 +440,8 @@ mod tests {
     #[test]
     fn a_lost_stream_gives_everything_back() {
         let mut d = Dispatch::default();
-        let (w1, _) = d.add_worker(0, 0);
-        let (w2, _) = d.add_worker(0, 0);
+        let (w1, _) = d.add_worker(0, 0, WorkFilter::default());
+        let (w2, _) = d.add_worker(0, 0, WorkFilter::default());
         d.mark_ready("a");
         d.push_activity(7);
         let a = d.reserve_orchestration(w1).unwrap();
@@ -421,7 +468,7 @@ mod tests {
     #[test]
     fn leases_expire_only_when_due() {
         let mut d = Dispatch::default();
-        let (w, _) = d.add_worker(0, 0);
+        let (w, _) = d.add_worker(0, 0, WorkFilter::default());
         d.mark_ready("a");
         let a = d.reserve_orchestration(w).unwrap();
         d.lease_orchestration("t1".into(), lease(&a, w));

@@ -97,11 +97,22 @@ pub const ITEM_WAIT: Duration = Duration::from_secs(20);
 impl RawWorker {
     /// Connects and opens a work-item stream with these credits.
     pub async fn connect(addr: SocketAddr, max_orchestrations: i32, max_activities: i32) -> Self {
+        Self::connect_with(addr, max_orchestrations, max_activities, None).await
+    }
+
+    /// Connects and opens a work-item stream with these credits and work-item filters.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        max_orchestrations: i32,
+        max_activities: i32,
+        filters: Option<proto::WorkItemFilters>,
+    ) -> Self {
         let mut client = raw_client(addr).await;
         let stream = client
             .get_work_items(proto::GetWorkItemsRequest {
                 max_concurrent_orchestration_work_items: max_orchestrations,
                 max_concurrent_activity_work_items: max_activities,
+                work_item_filters: filters,
                 ..Default::default()
             })
             .await

@@ -20,6 +20,8 @@ use crate::taskhub::time::{self, Micros};
 pub type Claimed = proto::WorkItem;
 
 struct Turn {
+    name: String,
+    version: Option<String>,
     execution_id: String,
     event_ids: Vec<i64>,
     request: proto::OrchestratorRequest,
@@ -61,6 +63,8 @@ fn load_turn(conn: &Connection, instance_id: &str, now: Micros) -> Result<Option
     new_events.push(events::orchestrator_started(now));
     new_events.extend(pending.iter().map(|p| p.event.clone()));
     Ok(Some(Turn {
+        name: row.name.clone(),
+        version: row.version.clone(),
         execution_id: row.execution_id.clone(),
         event_ids: pending.iter().map(|p| p.id).collect(),
         request: proto::OrchestratorRequest {
@@ -112,6 +116,7 @@ impl Hub {
             }
         };
 
+        let filter = self.dispatch().filter(worker);
         let mut claimed = Vec::with_capacity(turns.len());
         for (instance_id, turn) in reserved.into_iter().zip(turns) {
             let Some(turn) = turn else {
@@ -119,6 +124,10 @@ impl Hub {
                     .unreserve_orchestration(&instance_id, worker);
                 continue;
             };
+            if !filter.allows_orchestration(&turn.name, turn.version.as_deref()) {
+                self.dispatch().skip_orchestration(&instance_id, worker);
+                continue;
+            }
             let token = new_token();
             let expires_at = self.lease_deadline();
             let lease = OrchestrationLease {
@@ -183,6 +192,7 @@ impl Hub {
             }
         };
 
+        let filter = self.dispatch().filter(worker);
         let mut claimed = Vec::with_capacity(rows.len());
         for (activity_id, row) in reserved.into_iter().zip(rows) {
             let Some(row) = row else {
@@ -190,6 +200,10 @@ impl Hub {
                     .unreserve_activity(activity_id, worker, false);
                 continue;
             };
+            if !filter.allows_activity(&row.request.name, row.request.version.as_deref()) {
+                self.dispatch().skip_activity(activity_id, worker);
+                continue;
+            }
             let token = new_token();
             let expires_at = self.lease_deadline();
             let instance_id = row
@@ -334,6 +348,7 @@ mod tests {
     use super::*;
     use crate::durabletask::proto::orchestrator_action::OrchestratorActionType as Action;
     use crate::durabletask::proto::{OrchestrationStatus, history_event::EventType};
+    use crate::taskhub::filters::WorkFilter;
     use crate::taskhub::store::Location;
 
     /// A hub in memory, and the sender that keeps it running while held.
@@ -390,7 +405,7 @@ mod tests {
     #[tokio::test]
     async fn continue_as_new_keeps_new_events_and_drops_old_timers() {
         let (hub, _running) = hub().await;
-        let (worker, _) = hub.dispatch().add_worker(10, 10);
+        let (worker, _) = hub.dispatch().add_worker(10, 10, WorkFilter::default());
         start(&hub, "can").await;
         let first = claim_one(&hub, worker).await.unwrap();
         let old_execution = request(&first).execution_id.clone();
@@ -449,7 +464,7 @@ mod tests {
     #[tokio::test]
     async fn terminate_is_direct_before_the_first_turn_and_an_event_after() {
         let (hub, _running) = hub().await;
-        let (worker, _) = hub.dispatch().add_worker(10, 10);
+        let (worker, _) = hub.dispatch().add_worker(10, 10, WorkFilter::default());
         start(&hub, "fresh").await;
         let terminate = |id: &str| proto::TerminateRequest {
             instance_id: id.into(),

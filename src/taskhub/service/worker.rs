@@ -12,6 +12,7 @@ use tokio_stream::Stream;
 
 use crate::durabletask::proto::{self, work_item::Request};
 use crate::taskhub::dispatch::WorkerId;
+use crate::taskhub::filters::WorkFilter;
 use crate::taskhub::hub::Hub;
 
 /// The response stream of one GetWorkItems call.
@@ -50,19 +51,15 @@ pub fn open(
     let (id, notify) = hub.dispatch().add_worker(
         request.max_concurrent_orchestration_work_items,
         request.max_concurrent_activity_work_items,
+        WorkFilter::from_request(request.work_item_filters.as_ref()),
     );
     tracing::info!(
         worker.id = id,
         max_orchestrations = request.max_concurrent_orchestration_work_items,
         max_activities = request.max_concurrent_activity_work_items,
+        filtered = request.work_item_filters.is_some(),
         "worker stream opened"
     );
-    if request.work_item_filters.is_some() {
-        tracing::warn!(
-            worker.id = id,
-            "work-item filters are not supported by this task hub and are ignored"
-        );
-    }
 
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(feed(hub.clone(), id, notify, tx, ping_every));

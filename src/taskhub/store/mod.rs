@@ -130,7 +130,7 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Job>) {
         for deliver in delivers {
             let outcome = match &committed {
                 Ok(()) => Ok(()),
-                Err(err) => Err(TaskHubError::Corrupt(format!("commit failed: {err}"))),
+                Err(err) => Err(TaskHubError::CommitFailed(err.to_string())),
             };
             deliver(outcome);
         }
