@@ -40,6 +40,19 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         );
     }
 
+    // Check the user's settings before anything starts; the addresses are filled in below.
+    let settings = |connection: &str, pool: &str| {
+        let mut vars = env.clone();
+        vars.insert(config::CONNECTION_STRING_VAR.into(), connection.to_owned());
+        vars.insert(config::SESSION_POOL_URL_VAR.into(), pool.to_owned());
+        vars.insert(config::PORT_VAR.into(), "7071".into());
+        Config::from_map(&vars)
+    };
+    settings(
+        "Endpoint=http://127.0.0.1:1;TaskHub=default;Authentication=None",
+        "http://127.0.0.1:1/",
+    )?;
+
     std::fs::create_dir_all(&options.data_dir)
         .with_context(|| format!("cannot create {}", options.data_dir.display()))?;
     let hub = taskhub::serve(TaskHubOptions {
@@ -66,11 +79,7 @@ pub async fn run(options: DevOptions) -> anyhow::Result<()> {
         }
     };
 
-    let mut vars = env;
-    vars.insert(config::CONNECTION_STRING_VAR.into(), connection.clone());
-    vars.insert(config::SESSION_POOL_URL_VAR.into(), pool_url.to_string());
-    vars.insert(config::PORT_VAR.into(), "7071".into());
-    let mut config = Config::from_map(&vars)?;
+    let mut config = settings(&connection, pool_url.as_str())?;
     config.port = options.port;
 
     let listener = app::bind(config.port).await?;

@@ -29,6 +29,13 @@ impl CodeRunner for SessionRunner {
             session_id: None,
         };
         let execution = self.client.execute(&request).await.map_err(run_error)?;
+        let mut stderr = execution.stderr;
+        if execution.status == ExecutionStatus::TimedOut && stderr.trim().is_empty() {
+            stderr = format!(
+                "the code was stopped at the time limit of {} seconds",
+                timeout.as_secs()
+            );
+        }
         let status = match execution.status {
             ExecutionStatus::Succeeded => EvaluationStatus::Succeeded,
             ExecutionStatus::Failed => EvaluationStatus::Failed,
@@ -38,7 +45,7 @@ impl CodeRunner for SessionRunner {
         Ok(Evaluation {
             status,
             stdout: execution.stdout,
-            stderr: execution.stderr,
+            stderr,
             result: execution.result,
             duration_ms: execution.duration_ms,
         })

@@ -242,3 +242,35 @@ fn bad_settings_stop_the_process_with_a_clear_message() {
     );
     assert!(stderr.to_lowercase().contains("authentication"), "{stderr}");
 }
+
+#[test]
+fn handler_dev_checks_settings_before_starting_anything() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(HANDLER)
+        .args([
+            "dev",
+            "--port",
+            "0",
+            "--taskhub-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env_remove("WEBSITE_INSTANCE_ID")
+        .env_remove("WEBSITE_SITE_NAME")
+        .env("APPROVAL_TIMEOUT", "5x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("APPROVAL_TIMEOUT is invalid"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing started: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        std::fs::read_dir(data.path()).unwrap().next().is_none(),
+        "no data was written"
+    );
+}

@@ -157,3 +157,17 @@ async fn scheduled_start_waits_for_its_time() {
     assert_eq!(r["status"], "COMPLETED");
     assert_eq!(r["started_after_schedule"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_event_between_instances_and_recursive_terminate_and_purge() {
+    let Some(r) = scenario("send_event_and_recursive").await else {
+        return;
+    };
+    assert_eq!(r["sent"]["output"], "sent", "{r}");
+    assert_eq!(r["received"]["output"], "from sender");
+    assert_eq!(r["parent"]["status"], "TERMINATED");
+    assert_eq!(r["child"]["status"], "TERMINATED");
+    assert_eq!(r["child"]["output"], "all of them");
+    assert_eq!(r["purged"], 2);
+    assert_eq!(r["child_gone"], true);
+}

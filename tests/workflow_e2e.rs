@@ -111,6 +111,11 @@ async fn slow_code_runs_and_endless_code_times_out() {
 
     let endless = stack.wait_for_stage(&endless, "awaiting_approval").await;
     assert_eq!(endless["evaluation"]["status"], "timed_out", "{endless}");
+    let stderr = endless["evaluation"]["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("time limit") || stderr.contains("Timeout"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -180,6 +185,26 @@ async fn idempotent_resubmission_and_the_pending_list() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let (_, approved) = stack.list("approved").await;
     assert_eq!(approved["items"][0]["id"], other.as_str());
+
+    // Paging one at a time visits both, then stops.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let (code, page) = stack.list_page(1, token.as_deref()).await;
+        assert_eq!(code, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["continuationToken"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(seen.len() <= 2, "paging does not end: {seen:?}");
+    }
+    seen.sort();
+    let mut expected = vec![id.clone(), other.clone()];
+    expected.sort();
+    assert_eq!(seen, expected);
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -135,8 +137,18 @@ pub async fn list_codes(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody>, Problem> {
-    let Query(query) = query.map_err(|err| Problem::bad_request("bad-query", err.body_text()))?;
+    let Query(query) = query.map_err(|_| {
+        Problem::bad_request(
+            "bad-query",
+            "the listing takes stage, pageSize and continuationToken, each at most once",
+        )
+    })?;
     let _ = query.code;
+    let continuation = query
+        .continuation_token
+        .as_deref()
+        .map(decode_token)
+        .transpose()?;
     let stage = match query.stage.as_deref() {
         None | Some("") => None,
         Some(name) => Some(Stage::parse(name).ok_or_else(|| {
@@ -169,7 +181,7 @@ pub async fn list_codes(
     };
     let page = state
         .instances
-        .list(&statuses, page_size, query.continuation_token)
+        .list(&statuses, page_size, continuation)
         .await?;
 
     let base = base_url(&headers);
@@ -182,6 +194,28 @@ pub async fn list_codes(
         .collect();
     Ok(Json(ListBody {
         items,
-        continuation_token: page.continuation,
+        continuation_token: page.continuation.as_deref().map(encode_token),
     }))
+}
+
+/// Marks the tokens this API issues, so that a made-up one is refused instead of silently
+/// restarting the listing.
+const TOKEN_PREFIX: &str = "evalgate-page:";
+
+fn encode_token(backend: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{backend}"))
+}
+
+fn decode_token(token: &str) -> Result<String, Problem> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix(TOKEN_PREFIX).map(str::to_owned))
+        .ok_or_else(|| {
+            Problem::bad_request(
+                "bad-continuation-token",
+                "continuationToken must be one that a previous page returned",
+            )
+        })
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::instances::Started;
 use super::problem::Problem;
 use super::{AppState, MAX_CODE_BYTES, approve_url, base_url, status_url};
-use crate::workflow::model::Submission;
+use crate::workflow::model::{Principal, Submission};
 
 /// Namespace of submission ids derived from idempotency keys.
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x2f4c_9d1e_7a53_4b08_b6e2_51c0_d93a_7f14);
@@ -51,12 +51,16 @@ pub async fn submit_code(
     let key = idempotency_key(&headers)?;
     let submitted_by = state.settings.caller(&headers);
 
-    // With a key, the id is derived from it (and the submitter), so a retry finds the same
-    // instance; the fingerprint tells a true retry from a reused key.
-    let scope = submitted_by
-        .as_ref()
-        .and_then(|p| p.id.clone())
-        .unwrap_or_default();
+    // With a key, the id is derived from it and the caller, so a retry finds the same instance
+    // and two callers never share one; the fingerprint tells a true retry from a reused key.
+    // Anonymous callers (function keys only) share one scope: they are one caller to us.
+    let scope = match &submitted_by {
+        Some(Principal { id: Some(id), .. }) => format!("id:{}", id.to_lowercase()),
+        Some(Principal {
+            name: Some(name), ..
+        }) => format!("name:{}", name.to_lowercase()),
+        _ => "anonymous".to_owned(),
+    };
     let (id, fingerprint) = match &key {
         Some(key) => {
             let id = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{scope}\n{key}").as_bytes());
@@ -161,9 +165,16 @@ fn read_code(headers: &HeaderMap, body: &[u8]) -> Result<String, Problem> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(Problem::bad_request(
+            "bad-idempotency-key",
+            "send one Idempotency-Key header, not several",
+        ));
+    }
     let key = value.to_str().map(str::trim).unwrap_or("");
     let printable = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {

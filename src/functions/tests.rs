@@ -264,6 +264,34 @@ async fn idempotency_key_returns_the_same_submission() {
     let (reused, _, problem) = send(&app, keyed("print(2)")).await;
     assert_eq!(reused, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["type"], "/problems/idempotency-key-reused");
+
+    // The same key from other callers is theirs alone: named only, or with an id.
+    let from = |header: &str, who: &str| {
+        Request::post("/api/code")
+            .header("content-type", "text/plain")
+            .header("idempotency-key", "order-42")
+            .header(header, who)
+            .body(Body::from("print(3)"))
+            .unwrap()
+    };
+    let (alice_status, _, alice) = send(&app, from("x-ms-client-principal-name", "alice")).await;
+    let (carol_status, _, carol) = send(&app, from("x-ms-client-principal-id", "carol-oid")).await;
+    assert_eq!(
+        (alice_status, carol_status),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED)
+    );
+    assert_ne!(alice["id"], first["id"]);
+    assert_ne!(carol["id"], alice["id"]);
+    assert_eq!(fake.starts.lock().unwrap().len(), 3);
+
+    let twice = Request::post("/api/code")
+        .header("content-type", "text/plain")
+        .header("idempotency-key", "a")
+        .header("idempotency-key", "b")
+        .body(Body::from("1"))
+        .unwrap();
+    let (status, _, _) = send(&app, twice).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -284,6 +312,12 @@ async fn status_404_for_unknown_and_400_for_malformed_ids() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = send(&app, get("/api/code?pageSize=0")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) = send(&app, get("/api/code?continuationToken=garbage")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["type"], "/problems/bad-continuation-token");
+    let (status, _, body) = send(&app, get("/api/code?foo=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["detail"].as_str().unwrap().contains("pageSize"));
     let (status, _, _) = send(&app, get("/api/elsewhere")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, body) = send(

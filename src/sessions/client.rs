@@ -12,7 +12,10 @@ use tracing::{debug, warn};
 use super::contract::ApiContract;
 use super::error::SessionError;
 use super::execution::{ExecuteRequest, Execution, SessionId};
-use super::token::TokenCache;
+use crate::durabletask::auth::TokenSource;
+
+/// The scope of the session pools' data plane.
+pub(crate) const SCOPE: &str = "https://dynamicsessions.io/.default";
 
 /// The longest an execution may run in a pool.
 const MAX_EXECUTION: Duration = Duration::from_secs(220);
@@ -58,7 +61,7 @@ pub struct SessionClient {
     http: reqwest::Client,
     endpoint: Url,
     contract: ApiContract,
-    tokens: Option<Arc<TokenCache>>,
+    tokens: Option<TokenSource>,
     request_timeout: Duration,
     max_output_chars: usize,
     max_response_bytes: usize,
@@ -85,7 +88,7 @@ impl SessionClient {
             http,
             endpoint,
             contract: options.contract,
-            tokens: options.credential.map(|c| Arc::new(TokenCache::new(c))),
+            tokens: options.credential.map(|c| TokenSource::new(c, SCOPE)),
             request_timeout: options.request_timeout,
             max_output_chars: options.max_output_chars,
             max_response_bytes: options.max_response_bytes,
@@ -116,7 +119,14 @@ impl SessionClient {
 
         let mut call = self.http.post(url).json(&body);
         if let Some(tokens) = &self.tokens {
-            call = call.header(AUTHORIZATION, tokens.bearer().await?);
+            let bearer = tokens
+                .bearer()
+                .await
+                .map_err(|e| SessionError::Credential(e.to_string()))?;
+            let mut value = reqwest::header::HeaderValue::try_from(bearer)
+                .map_err(|_| SessionError::Credential("the token is not a valid header".into()))?;
+            value.set_sensitive(true);
+            call = call.header(AUTHORIZATION, value);
         }
         let started = Instant::now();
         let response = call.send().await.map_err(|e| self.transport(e))?;

@@ -31,15 +31,20 @@ impl ApiContract {
 
     /// The request body for `code` with a timeout in whole seconds.
     pub(crate) fn body(self, code: &str, timeout_seconds: u64) -> Value {
-        let fields = json!({
-            "codeInputType": "Inline",
-            "executionType": "Synchronous",
-            "code": code,
-            "timeoutInSeconds": timeout_seconds,
-        });
         match self {
-            Self::Legacy2024 => json!({ "properties": fields }),
-            Self::Executions2025 => fields,
+            // The enum values as the legacy documentation writes them.
+            Self::Legacy2024 => json!({ "properties": {
+                "codeInputType": "inline",
+                "executionType": "synchronous",
+                "code": code,
+                "timeoutInSeconds": timeout_seconds,
+            }}),
+            Self::Executions2025 => json!({
+                "codeInputType": "Inline",
+                "executionType": "Synchronous",
+                "code": code,
+                "timeoutInSeconds": timeout_seconds,
+            }),
         }
     }
 

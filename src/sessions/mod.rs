@@ -11,7 +11,6 @@ mod contract;
 mod error;
 mod execution;
 pub mod interpreter;
-mod token;
 
 pub use client::{SessionClient, SessionClientOptions};
 pub use contract::ApiContract;

@@ -6,11 +6,12 @@
 //! is simply ready again. Nothing here touches the store; callers keep the store's lock order
 //! (store thread first, then this lock, never the reverse).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use super::filters::WorkFilter;
 use super::time::Micros;
 use crate::durabletask::proto;
 
@@ -53,6 +54,10 @@ struct Worker {
     orchestration_credits: u32,
     activity_credits: u32,
     notify: Arc<Notify>,
+    filter: Arc<WorkFilter>,
+    /// Instances and activities its filter refused; left for other workers.
+    skipped_instances: HashSet<String>,
+    skipped_activities: HashSet<i64>,
 }
 
 #[derive(Default)]
@@ -72,6 +77,12 @@ pub struct Dispatch {
     activity_leases: HashMap<String, ActivityLease>,
     workers: HashMap<WorkerId, Worker>,
     next_worker: WorkerId,
+    /// Every outstanding lease by expiry, so that one timer entry covers them all.
+    expiries: BTreeSet<(Micros, String)>,
+    /// When the next lease sweep is scheduled, if one is.
+    sweep_at: Option<Micros>,
+    /// A sweep time the caller must schedule with the timer task.
+    sweep_request: Option<Micros>,
 }
 
 fn credits(max: i32) -> u32 {
@@ -84,6 +95,7 @@ impl Dispatch {
         &mut self,
         max_orchestrations: i32,
         max_activities: i32,
+        filter: WorkFilter,
     ) -> (WorkerId, Arc<Notify>) {
         self.next_worker += 1;
         let notify = Arc::new(Notify::new());
@@ -93,6 +105,9 @@ impl Dispatch {
                 orchestration_credits: credits(max_orchestrations),
                 activity_credits: credits(max_activities),
                 notify: notify.clone(),
+                filter: Arc::new(filter),
+                skipped_instances: HashSet::new(),
+                skipped_activities: HashSet::new(),
             },
         );
         (self.next_worker, notify)
@@ -109,6 +124,7 @@ impl Dispatch {
             .collect();
         for token in tokens {
             if let Some(lease) = self.orchestration_leases.remove(&token) {
+                self.expiries.remove(&(lease.expires_at, token));
                 self.finish(&lease.instance_id, true);
             }
         }
@@ -120,6 +136,7 @@ impl Dispatch {
             .collect();
         for token in tokens {
             if let Some(lease) = self.activity_leases.remove(&token) {
+                self.expiries.remove(&(lease.expires_at, token));
                 self.activities.push_front(lease.activity_id);
             }
         }
@@ -153,7 +170,12 @@ impl Dispatch {
         if slot.orchestration_credits == 0 {
             return None;
         }
-        while let Some(instance_id) = self.ready.pop_front() {
+        loop {
+            let position = self
+                .ready
+                .iter()
+                .position(|id| !slot.skipped_instances.contains(id))?;
+            let instance_id = self.ready.remove(position).expect("position is in range");
             self.ready_set.remove(&instance_id);
             if let Some(flight) = self.in_flight.get_mut(&instance_id) {
                 flight.dirty = true;
@@ -164,7 +186,33 @@ impl Dispatch {
                 .insert(instance_id.clone(), InFlight::default());
             return Some(instance_id);
         }
-        None
+    }
+
+    /// The work-item filter of a stream.
+    pub fn filter(&self, worker: WorkerId) -> Arc<WorkFilter> {
+        self.workers
+            .get(&worker)
+            .map(|slot| slot.filter.clone())
+            .unwrap_or_default()
+    }
+
+    /// Gives back a reserved instance that the stream's filter refuses; other streams may take
+    /// it, this one will not be offered it again.
+    pub fn skip_orchestration(&mut self, instance_id: &str, worker: WorkerId) {
+        if let Some(slot) = self.workers.get_mut(&worker) {
+            slot.skipped_instances.insert(instance_id.to_owned());
+        }
+        self.unreserve_orchestration(instance_id, worker);
+        self.mark_ready(instance_id);
+        self.notify_all();
+    }
+
+    /// Gives back a reserved activity that the stream's filter refuses.
+    pub fn skip_activity(&mut self, activity_id: i64, worker: WorkerId) {
+        if let Some(slot) = self.workers.get_mut(&worker) {
+            slot.skipped_activities.insert(activity_id);
+        }
+        self.unreserve_activity(activity_id, worker, true);
     }
 
     /// Records the work item sent for a reserved instance. False (and the instance is ready
@@ -174,6 +222,7 @@ impl Dispatch {
             self.finish(&lease.instance_id, true);
             return false;
         }
+        self.track_expiry(lease.expires_at, &token);
         self.orchestration_leases.insert(token, lease);
         true
     }
@@ -196,6 +245,7 @@ impl Dispatch {
             return None;
         }
         let lease = self.orchestration_leases.remove(token)?;
+        self.expiries.remove(&(lease.expires_at, token.to_owned()));
         self.give_credit(lease.worker, true);
         Some(lease)
     }
@@ -224,7 +274,14 @@ impl Dispatch {
         if slot.activity_credits == 0 {
             return None;
         }
-        let id = self.activities.pop_front()?;
+        let position = self
+            .activities
+            .iter()
+            .position(|id| !slot.skipped_activities.contains(id))?;
+        let id = self
+            .activities
+            .remove(position)
+            .expect("position is in range");
         slot.activity_credits -= 1;
         Some(id)
     }
@@ -246,6 +303,7 @@ impl Dispatch {
             self.notify_all();
             return false;
         }
+        self.track_expiry(lease.expires_at, &token);
         self.activity_leases.insert(token, lease);
         true
     }
@@ -258,32 +316,43 @@ impl Dispatch {
             return None;
         }
         let lease = self.activity_leases.remove(token)?;
+        self.expiries.remove(&(lease.expires_at, token.to_owned()));
         self.give_credit(lease.worker, false);
         Some(lease)
     }
 
-    /// Takes back an orchestration lease whose time ran out. True if it had.
-    pub fn expire_orchestration(&mut self, token: &str, now: Micros) -> bool {
-        match self.orchestration_leases.get(token) {
-            Some(lease) if lease.expires_at <= now => {
-                let lease = self.orchestration_leases.remove(token).expect("present");
+    /// Takes back every lease whose time ran out by `now`; returns how many, and when the next
+    /// sweep is due (the caller schedules it).
+    pub fn expire_due(&mut self, now: Micros) -> (usize, Option<Micros>) {
+        let mut expired = 0;
+        while let Some((at, token)) = self.expiries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop_first();
+            if let Some(lease) = self.orchestration_leases.remove(&token) {
                 self.give_credit(lease.worker, true);
                 self.finish(&lease.instance_id, true);
-                true
+                expired += 1;
+            } else if let Some(lease) = self.activity_leases.remove(&token) {
+                self.unreserve_activity(lease.activity_id, lease.worker, true);
+                expired += 1;
             }
-            _ => false,
         }
+        self.sweep_at = self.expiries.first().map(|(at, _)| *at);
+        (expired, self.sweep_at)
     }
 
-    /// Takes back an activity lease whose time ran out. True if it had.
-    pub fn expire_activity(&mut self, token: &str, now: Micros) -> bool {
-        match self.activity_leases.get(token) {
-            Some(lease) if lease.expires_at <= now => {
-                let lease = self.activity_leases.remove(token).expect("present");
-                self.unreserve_activity(lease.activity_id, lease.worker, true);
-                true
-            }
-            _ => false,
+    /// A lease sweep the caller must schedule, if a new lease needs an earlier one.
+    pub fn take_sweep_request(&mut self) -> Option<Micros> {
+        self.sweep_request.take()
+    }
+
+    fn track_expiry(&mut self, at: Micros, token: &str) {
+        self.expiries.insert((at, token.to_owned()));
+        if self.sweep_at.is_none_or(|scheduled| at < scheduled) {
+            self.sweep_at = Some(at);
+            self.sweep_request = Some(at);
         }
     }
 
@@ -294,7 +363,10 @@ impl Dispatch {
             .iter()
             .find(|(_, lease)| lease.instance_id == instance_id)
             .map(|(token, _)| token.clone());
-        if let Some(lease) = token.and_then(|t| self.orchestration_leases.remove(&t)) {
+        if let Some(token) = token
+            && let Some(lease) = self.orchestration_leases.remove(&token)
+        {
+            self.expiries.remove(&(lease.expires_at, token));
             self.give_credit(lease.worker, true);
             self.in_flight.remove(instance_id);
         }
@@ -331,7 +403,7 @@ mod tests {
     #[test]
     fn one_work_item_per_instance_and_events_meanwhile_requeue() {
         let mut d = Dispatch::default();
-        let (w, _) = d.add_worker(10, 10);
+        let (w, _) = d.add_worker(10, 10, WorkFilter::default());
         d.mark_ready("a");
         assert_eq!(d.reserve_orchestration(w).as_deref(), Some("a"));
         assert!(d.lease_orchestration("t1".into(), lease("a", w)));
@@ -352,7 +424,7 @@ mod tests {
     #[test]
     fn credits_limit_items_per_stream() {
         let mut d = Dispatch::default();
-        let (w, _) = d.add_worker(1, 1);
+        let (w, _) = d.add_worker(1, 1, WorkFilter::default());
         d.mark_ready("a");
         d.mark_ready("b");
         d.push_activity(1);
@@ -368,8 +440,8 @@ mod tests {
     #[test]
     fn a_lost_stream_gives_everything_back() {
         let mut d = Dispatch::default();
-        let (w1, _) = d.add_worker(0, 0);
-        let (w2, _) = d.add_worker(0, 0);
+        let (w1, _) = d.add_worker(0, 0, WorkFilter::default());
+        let (w2, _) = d.add_worker(0, 0, WorkFilter::default());
         d.mark_ready("a");
         d.push_activity(7);
         let a = d.reserve_orchestration(w1).unwrap();
@@ -396,12 +468,17 @@ mod tests {
     #[test]
     fn leases_expire_only_when_due() {
         let mut d = Dispatch::default();
-        let (w, _) = d.add_worker(0, 0);
+        let (w, _) = d.add_worker(0, 0, WorkFilter::default());
         d.mark_ready("a");
         let a = d.reserve_orchestration(w).unwrap();
         d.lease_orchestration("t1".into(), lease(&a, w));
-        assert!(!d.expire_orchestration("t1", 99));
-        assert!(d.expire_orchestration("t1", 100));
+        assert_eq!(
+            d.take_sweep_request(),
+            Some(100),
+            "the first lease asks for a sweep"
+        );
+        assert_eq!(d.expire_due(99), (0, Some(100)));
+        assert_eq!(d.expire_due(100), (1, None));
         assert!(d.take_orchestration("t1", "a").is_none());
         assert_eq!(d.reserve_orchestration(w).as_deref(), Some("a"));
     }

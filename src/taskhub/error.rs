@@ -7,6 +7,10 @@ pub enum TaskHubError {
     /// (a full disk that was cleared, a busy file), so callers see it as retryable.
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
+    /// The transaction holding this change failed to commit, so nothing of it was stored.
+    /// Retryable.
+    #[error("storage commit failed: {0}")]
+    CommitFailed(String),
     /// A stored record could not be decoded; the data directory is damaged. Not retryable.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
@@ -46,7 +50,10 @@ pub enum TaskHubError {
 impl TaskHubError {
     /// True when the same request may succeed if retried.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Storage(_) | Self::Closed)
+        matches!(
+            self,
+            Self::Storage(_) | Self::CommitFailed(_) | Self::Closed
+        )
     }
 }
 
@@ -54,7 +61,9 @@ impl From<TaskHubError> for tonic::Status {
     fn from(err: TaskHubError) -> Self {
         match err {
             TaskHubError::Closed => tonic::Status::unavailable(err.to_string()),
-            TaskHubError::Storage(_) => tonic::Status::unavailable(err.to_string()),
+            TaskHubError::Storage(_) | TaskHubError::CommitFailed(_) => {
+                tonic::Status::unavailable(err.to_string())
+            }
             TaskHubError::Rejected(status) => status,
             _ => tonic::Status::internal(err.to_string()),
         }

@@ -74,12 +74,17 @@ impl TaskHubOptions {
     }
 }
 
-/// A task hub serving in the background.
+/// A task hub serving in the background. Dropping it also stops the hub, without waiting;
+/// [`RunningTaskHub::shutdown`] stops it and waits until it has stopped.
 pub struct RunningTaskHub {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    store_closed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
+
+/// How long shutdown waits for the store to finish its last commit and close.
+const STORE_CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 impl RunningTaskHub {
     /// The address it listens on.
@@ -99,6 +104,15 @@ impl RunningTaskHub {
             addr: self.local_addr,
             source: std::io::Error::other(err.to_string()),
         })?;
+        if let Some(closed) = self.store_closed
+            && tokio::time::timeout(STORE_CLOSE_WAIT, closed)
+                .await
+                .is_err()
+        {
+            tracing::warn!(
+                "task hub store still open after shutdown; a handle outlived the server"
+            );
+        }
         tracing::info!(addr = %self.local_addr, "task hub stopped");
         Ok(())
     }
@@ -116,6 +130,7 @@ pub async fn serve(options: TaskHubOptions) -> Result<RunningTaskHub> {
 
     let (stop, stopped) = watch::channel(false);
     let hub: Arc<Hub> = Hub::open(&location, options.lease_timeout, stopped.clone()).await?;
+    let store_closed = hub.take_store_closed();
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -143,6 +158,8 @@ pub async fn serve(options: TaskHubOptions) -> Result<RunningTaskHub> {
         tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            // One debug span and event per RPC: its path, status and latency.
+            .layer(tower_http::trace::TraceLayer::new_for_grpc())
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped_signal.wait_for(|stopped| *stopped).await;
@@ -154,5 +171,6 @@ pub async fn serve(options: TaskHubOptions) -> Result<RunningTaskHub> {
         local_addr,
         stop,
         server,
+        store_closed,
     })
 }

@@ -15,10 +15,8 @@ use super::time::{self, Micros};
 pub enum Wake {
     /// An instance's inbox has an event that is now visible.
     Instance(String),
-    /// An orchestration lease (by completion token) may have run out.
-    OrchestrationLease(String),
-    /// An activity lease (by completion token) may have run out.
-    ActivityLease(String),
+    /// The earliest outstanding lease may have run out.
+    Leases,
 }
 
 /// A handle for adding entries to the timer task.

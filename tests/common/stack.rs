@@ -104,6 +104,18 @@ impl DevStack {
         read(response.expect("list")).await
     }
 
+    /// One page of a listing of every stage.
+    pub async fn list_page(&self, page_size: u32, token: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .get(format!("{}/code", self.api))
+            .query(&[("pageSize", page_size.to_string())]);
+        if let Some(token) = token {
+            request = request.query(&[("continuationToken", token)]);
+        }
+        read(request.send().await.expect("list page")).await
+    }
+
     /// Sends a decision.
     pub async fn decide(
         &self,

@@ -115,6 +115,15 @@ def fails(ctx, _):
     return (yield ctx.call_activity(always_fails, input=None))
 
 
+def sender(ctx, target):
+    ctx.send_event(target, "go", data="from sender")
+    return "sent"
+
+
+def waits_on_child(ctx, _):
+    return (yield ctx.call_sub_orchestrator(waits_forever, instance_id=f"{ctx.instance_id}-child"))
+
+
 def status_of(state):
     return None if state is None else state.runtime_status.name
 
@@ -260,13 +269,26 @@ def run(c):
         result["pending_before"] = pending
         result["started_after_schedule"] = first_turn >= start_at
         return result
+    if SCENARIO == "send_event_and_recursive":
+        receiver = c.schedule_new_orchestration(waits_forever)
+        wait_until(c, receiver, lambda s: s.get_custom_status() == "waiting", "waiting")
+        sent = complete(c, c.schedule_new_orchestration(sender, input=receiver))
+        received = complete(c, receiver)
+        family = c.schedule_new_orchestration(waits_on_child, instance_id="family")
+        wait_until(c, "family-child", lambda s: s.get_custom_status() == "waiting", "waiting")
+        c.terminate_orchestration(family, output="all of them", recursive=True)
+        parent_state = complete(c, family)
+        child_state = complete(c, "family-child")
+        purged = c.purge_orchestration(family, recursive=True).deleted_instance_count
+        return {"sent": sent, "received": received, "parent": parent_state, "child": child_state,
+                "purged": purged, "child_gone": c.get_orchestration_state("family-child") is None}
     raise SystemExit(f"unknown scenario {SCENARIO}")
 
 
 def main():
     w = worker.TaskHubGrpcWorker(host_address=ADDRESS)
     for orchestrator in [sequence, fan_out, timer, approval, approval_or_timeout, child, parent, counter,
-                         waits_forever, retried, fails]:
+                         waits_forever, retried, fails, sender, waits_on_child]:
         w.add_orchestrator(orchestrator)
     for activity in [hello, square, flaky, always_fails]:
         w.add_activity(activity)

@@ -1,5 +1,10 @@
 //! The host's handle on one session's kernel: start it in its sandbox, send one execution at a
 //! time over its stdin, read the reply line from its stdout under a wall-clock deadline.
+//!
+//! Submitted code runs inside the kernel's own process, so it can reach the protocol pipes and
+//! forge its reply. That gives it no more than its output already does: control over its own
+//! session's result. The host therefore treats replies as untrusted: bounded in length, parsed
+//! strictly, and a malformed one ends the session.
 
 use std::time::Duration;
 

@@ -7,7 +7,9 @@
 //! and shown by `GET /status`. With no confining layer at all, [`serve`] refuses to start
 //! unless [`InterpreterOptions::allow_unisolated`] is set.
 
+mod allocate;
 mod kernel;
+mod outcome;
 mod pool;
 mod routes;
 pub mod sandbox;
@@ -48,10 +50,17 @@ pub struct InterpreterOptions {
     pub allow_unisolated: bool,
     /// Use bubblewrap when it is installed.
     pub use_bwrap: bool,
+    /// Apply the seccomp filter where the kernel has seccomp.
+    pub use_seccomp: bool,
+    /// Apply Landlock where the kernel has it.
+    pub use_landlock: bool,
     /// Per-process resource limits inside each session.
     pub limits: ResourceLimits,
     /// Live sessions at most; when full, the least recently used idle session is ended.
     pub max_sessions: usize,
+    /// Keep one session started ahead of need, so a new identifier does not wait for its
+    /// sandbox and interpreter to start (one idle Python process).
+    pub spare_session: bool,
     /// First host uid for sessions when the service runs as root (one uid per session).
     pub sandbox_uid_base: u32,
     /// How many uids from `sandbox_uid_base` sessions rotate through.
@@ -69,8 +78,11 @@ impl Default for InterpreterOptions {
             max_output_chars: 4096,
             allow_unisolated: false,
             use_bwrap: true,
+            use_seccomp: true,
+            use_landlock: true,
             limits: ResourceLimits::default(),
             max_sessions: 32,
+            spare_session: true,
             sandbox_uid_base: 200_000,
             sandbox_uid_count: 10_000,
         }

@@ -7,15 +7,16 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tracing::{debug, warn};
 
-use super::kernel::{Kernel, KernelError, KernelReply, KernelRequest};
-use super::sandbox::limits::processes_of;
+use super::allocate::{Spare, allocate};
+use super::kernel::{Kernel, KernelError, KernelRequest};
+use super::outcome::{Outcome, OutcomeStatus, failure, outcome};
+use super::sandbox::uids::UidClaim;
 use super::sandbox::{SandboxPlan, SessionSandbox};
 
 /// How the pool sizes and ages its sessions.
@@ -27,36 +28,37 @@ pub(crate) struct PoolSettings {
     pub uid_base: u32,
     pub uid_count: u32,
     pub startup_timeout: Duration,
+    pub spare_session: bool,
 }
 
-/// The pool has no room: every session is busy.
+/// Why the pool could not run an execution at all; both are worth retrying.
 #[derive(Debug, thiserror::Error)]
-#[error("all {0} sessions are busy")]
-pub(crate) struct PoolFull(pub usize);
-
-/// What one execution came to, as the HTTP layer reports it.
-#[derive(Debug)]
-pub(crate) struct Outcome {
-    pub status: OutcomeStatus,
-    pub stdout: String,
-    pub stderr: String,
-    pub result: Value,
-    pub duration_ms: u64,
-    /// An error code and message for anything but success.
-    pub error: Option<(String, String)>,
+pub(crate) enum PoolError {
+    /// Every session is busy, or no sandbox uid or directory is free.
+    #[error("no session can be allocated now ({0} live)")]
+    Full(usize),
+    /// The session's sandbox did not start.
+    #[error("the session did not start: {0}")]
+    StartFailed(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutcomeStatus {
-    Succeeded,
-    Failed,
-    TimedOut,
+/// A live session's times, as `GET /session` reports them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionInfo {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_accessed_at: chrono::DateTime<chrono::Utc>,
+    pub expire_at: chrono::DateTime<chrono::Utc>,
 }
 
 struct Session {
     sandbox: SessionSandbox,
+    /// Holds the session's uid while the session lives (root service only).
+    _uid: Option<UidClaim>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
     last_used: Mutex<Instant>,
+    /// Set once the session is being torn down; it never runs code again.
+    ended: AtomicBool,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// All live sessions of one interpreter.
@@ -64,17 +66,32 @@ pub(crate) struct Pool {
     plan: Arc<SandboxPlan>,
     settings: PoolSettings,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    next_uid: AtomicU32,
+    spare: Arc<Spare>,
 }
 
 impl Pool {
+    /// A pool, with its spare session starting in the background.
     pub fn new(plan: Arc<SandboxPlan>, settings: PoolSettings) -> Self {
+        let spare = Arc::new(Spare::new(
+            plan.clone(),
+            settings.work_root.clone(),
+            (settings.uid_base, settings.uid_count),
+            settings.startup_timeout,
+        ));
+        if settings.spare_session {
+            spare.refill();
+        }
         Self {
             plan,
             settings,
             sessions: Mutex::new(HashMap::new()),
-            next_uid: AtomicU32::new(0),
+            spare,
         }
+    }
+
+    /// Whether a pre-started session is ready for the next new identifier.
+    pub fn spare_ready(&self) -> bool {
+        self.spare.is_ready()
     }
 
     /// Runs `code` in the session named `identifier`, allocating it on first use.
@@ -84,9 +101,29 @@ impl Pool {
         code: &str,
         timeout: Duration,
         max_output: usize,
-    ) -> Result<Outcome, PoolFull> {
-        let session = self.session(identifier).await?;
-        let mut kernel = session.kernel.lock().await;
+    ) -> Result<Outcome, PoolError> {
+        // A session may be ended (evicted, cooled down) while this request waits for it.
+        loop {
+            let session = self.session(identifier).await?;
+            let kernel = session.kernel.lock().await;
+            if !session.ended.load(Ordering::SeqCst) {
+                return self
+                    .run_locked(identifier, &session, kernel, code, timeout, max_output)
+                    .await;
+            }
+        }
+    }
+
+    /// Runs `code` in `session`, whose kernel the caller has locked.
+    async fn run_locked(
+        &self,
+        identifier: &str,
+        session: &Arc<Session>,
+        mut kernel: tokio::sync::MutexGuard<'_, Option<Kernel>>,
+        code: &str,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<Outcome, PoolError> {
         *session.last_used.lock().expect("lock") = Instant::now();
 
         if kernel.is_none() {
@@ -95,8 +132,8 @@ impl Pool {
                 Err(error) => {
                     warn!(session.id = identifier, %error, "session failed to start");
                     drop(kernel);
-                    self.end(identifier, &session).await;
-                    return Ok(failure("SessionStartFailed", error.to_string()));
+                    self.end(identifier, session).await;
+                    return Err(PoolError::StartFailed(error.to_string()));
                 }
             }
         }
@@ -109,6 +146,7 @@ impl Pool {
         // The kernel interrupts the code itself at `timeout`; the deadline catches code that
         // does not let itself be interrupted.
         let deadline = timeout + Duration::from_secs(3);
+        let started = Instant::now();
         let reply = kernel
             .as_mut()
             .expect("started")
@@ -124,15 +162,17 @@ impl Pool {
                         session.id = identifier,
                         "processes survived cleanup; ending the session"
                     );
-                    self.end(identifier, &session).await;
+                    self.end(identifier, session).await;
                 }
                 Ok(outcome(reply))
             }
             Err(error) => {
+                // A kernel that died after its allowance was stopped by its CPU limit.
+                let overran = started.elapsed() >= timeout;
                 debug!(session.id = identifier, %error, "ending the session");
-                self.end(identifier, &session).await;
+                self.end(identifier, session).await;
                 Ok(match error {
-                    KernelError::Deadline => Outcome {
+                    KernelError::Deadline | KernelError::Exited if overran => Outcome {
                         status: OutcomeStatus::TimedOut,
                         ..failure(
                             "ExecutionTimeout",
@@ -157,9 +197,23 @@ impl Pool {
         }
     }
 
-    /// Whether a session with this identifier is live.
-    pub fn contains(&self, identifier: &str) -> bool {
-        self.sessions.lock().expect("lock").contains_key(identifier)
+    /// When a live session was created, last used, and will expire if left idle.
+    pub fn info(&self, identifier: &str) -> Option<SessionInfo> {
+        let session = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .get(identifier)
+            .cloned()?;
+        let idle = session.last_used.lock().expect("lock").elapsed();
+        let now = chrono::Utc::now();
+        let last_accessed_at = now - chrono::Duration::from_std(idle).unwrap_or_default();
+        let cooldown = chrono::Duration::from_std(self.settings.cooldown).unwrap_or_default();
+        Some(SessionInfo {
+            created_at: session.created_at,
+            last_accessed_at,
+            expire_at: last_accessed_at + cooldown,
+        })
     }
 
     /// Ends every session idle for longer than the cooldown.
@@ -179,8 +233,9 @@ impl Pool {
         }
     }
 
-    /// Ends every session; used at shutdown.
+    /// Ends every session and the spare; used at shutdown.
     pub async fn end_all(&self) {
+        self.spare.close().await;
         let all: Vec<(String, Arc<Session>)> =
             self.sessions.lock().expect("lock").drain().collect();
         for (identifier, session) in all {
@@ -188,64 +243,58 @@ impl Pool {
         }
     }
 
-    async fn session(&self, identifier: &str) -> Result<Arc<Session>, PoolFull> {
+    async fn session(&self, identifier: &str) -> Result<Arc<Session>, PoolError> {
         loop {
-            let evict = {
+            let evicted = {
                 let mut sessions = self.sessions.lock().expect("lock");
                 if let Some(session) = sessions.get(identifier) {
                     return Ok(session.clone());
                 }
                 if sessions.len() < self.settings.max_sessions {
-                    let session = Arc::new(self.new_session(&sessions)?);
+                    let session =
+                        Arc::new(self.new_session().ok_or(PoolError::Full(sessions.len()))?);
                     sessions.insert(identifier.to_string(), session.clone());
                     return Ok(session);
                 }
-                // Full: make room by ending the least recently used idle session.
-                sessions
+                // Full: make room by ending the least recently used idle session, tearing it
+                // down off this request's path.
+                let oldest = sessions
                     .iter()
                     .filter(|(_, s)| s.kernel.try_lock().is_ok())
                     .min_by_key(|(_, s)| *s.last_used.lock().expect("lock"))
-                    .map(|(id, s)| (id.clone(), s.clone()))
-                    .ok_or(PoolFull(self.settings.max_sessions))?
+                    .map(|(id, _)| id.clone())
+                    .ok_or(PoolError::Full(self.settings.max_sessions))?;
+                sessions.remove(&oldest).expect("present")
             };
-            self.end(&evict.0, &evict.1).await;
+            tokio::spawn(teardown(self.plan.clone(), evicted));
         }
     }
 
-    fn new_session(&self, live: &HashMap<String, Arc<Session>>) -> Result<Session, PoolFull> {
-        let (uid, processes) = if self.plan.host_root {
-            let taken: Vec<u32> = live.values().map(|s| s.sandbox.uid).collect();
-            let uid = (0..self.settings.uid_count)
-                .map(|_| {
-                    let slot =
-                        self.next_uid.fetch_add(1, Ordering::Relaxed) % self.settings.uid_count;
-                    self.settings.uid_base + slot
-                })
-                .find(|uid| !taken.contains(uid))
-                .ok_or(PoolFull(live.len()))?;
-            (uid, self.plan.limits.processes)
-        } else {
-            // SAFETY: geteuid has no preconditions.
-            let uid = unsafe { libc::geteuid() };
-            (uid, processes_of(uid) + self.plan.limits.processes)
-        };
-
-        let workdir = self
+    /// A session from the spare when one is ready, else a sandbox whose kernel starts on
+    /// first use.
+    fn new_session(&self) -> Option<Session> {
+        let spare = self
             .settings
-            .work_root
-            .join(format!("{uid}-{}", uuid::Uuid::new_v4().simple()));
-        prepare_workdir(&workdir, uid, self.plan.host_root).map_err(|error| {
-            warn!(%error, "cannot create a session directory");
-            PoolFull(live.len())
-        })?;
-        Ok(Session {
-            sandbox: SessionSandbox {
-                uid,
-                workdir,
-                processes,
-            },
-            kernel: tokio::sync::Mutex::new(None),
+            .spare_session
+            .then(|| self.spare.take())
+            .flatten();
+        let (allocated, kernel) = match spare {
+            Some(prepared) => (prepared.allocated, Some(prepared.kernel)),
+            None => {
+                let (base, count) = (self.settings.uid_base, self.settings.uid_count);
+                (
+                    allocate(&self.plan, &self.settings.work_root, base, count)?,
+                    None,
+                )
+            }
+        };
+        Some(Session {
+            sandbox: allocated.sandbox,
+            _uid: allocated.claim,
+            kernel: tokio::sync::Mutex::new(kernel),
             last_used: Mutex::new(Instant::now()),
+            ended: AtomicBool::new(false),
+            created_at: chrono::Utc::now(),
         })
     }
 
@@ -259,31 +308,25 @@ impl Pool {
                 sessions.remove(identifier);
             }
         }
-        if let Some(mut kernel) = session.kernel.lock().await.take() {
-            kernel.kill().await;
-        }
-        if self.plan.bwrap.is_none() && self.plan.host_root {
-            kill_processes_of(session.sandbox.uid);
-        }
-        if let Err(error) = std::fs::remove_dir_all(&session.sandbox.workdir)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            warn!(%error, "cannot remove a session directory");
-        }
+        teardown(self.plan.clone(), session.clone()).await;
     }
 }
 
-fn prepare_workdir(workdir: &PathBuf, uid: u32, chown: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir(workdir)?;
-    std::fs::create_dir(workdir.join(".tmp"))?;
-    for dir in [workdir.clone(), workdir.join(".tmp")] {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        if chown {
-            std::os::unix::fs::chown(&dir, Some(uid), Some(uid))?;
-        }
+/// Kills a session's sandbox and removes its directory; its uid is freed when the last
+/// reference to the session goes.
+async fn teardown(plan: Arc<SandboxPlan>, session: Arc<Session>) {
+    session.ended.store(true, Ordering::SeqCst);
+    if let Some(mut kernel) = session.kernel.lock().await.take() {
+        kernel.kill().await;
     }
-    Ok(())
+    if plan.bwrap.is_none() && plan.host_root {
+        kill_processes_of(session.sandbox.uid);
+    }
+    if let Err(error) = std::fs::remove_dir_all(&session.sandbox.workdir)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(%error, "cannot remove a session directory");
+    }
 }
 
 /// Without a pid namespace, a session's leftovers are found by their uid and killed.
@@ -302,35 +345,4 @@ fn kill_processes_of(uid: u32) {
         }
     }
     debug!(uid, "swept the processes of a session uid");
-}
-
-fn outcome(reply: KernelReply) -> Outcome {
-    let status = match reply.status.as_str() {
-        "Succeeded" => OutcomeStatus::Succeeded,
-        "TimedOut" => OutcomeStatus::TimedOut,
-        _ => OutcomeStatus::Failed,
-    };
-    let error = reply.error.map(|e| {
-        let text = |key: &str| e[key].as_str().unwrap_or_default().to_string();
-        (text("code"), text("message"))
-    });
-    Outcome {
-        status,
-        stdout: reply.stdout,
-        stderr: reply.stderr,
-        result: reply.result,
-        duration_ms: reply.duration_ms,
-        error,
-    }
-}
-
-fn failure(code: &str, message: String) -> Outcome {
-    Outcome {
-        status: OutcomeStatus::Failed,
-        stdout: String::new(),
-        stderr: message.clone(),
-        result: Value::Null,
-        duration_ms: 0,
-        error: Some((code.into(), message)),
-    }
 }

@@ -21,7 +21,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::pool::{Outcome, OutcomeStatus, Pool};
+use super::outcome::{Outcome, OutcomeStatus};
+use super::pool::{Pool, PoolError};
 use super::sandbox::IsolationReport;
 use crate::sessions::SessionId;
 
@@ -67,7 +68,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, [("x-ms-error-code", self.code)], Json(body)).into_response()
+        let mut response =
+            (self.status, [("x-ms-error-code", self.code)], Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -86,6 +94,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -212,10 +221,17 @@ async fn run(
         .pool
         .execute(id.as_str(), code, timeout, max_output)
         .await
-        .map_err(|full| ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "SessionPoolBusy",
-            message: full.to_string(),
+        .map_err(|error| match error {
+            PoolError::Full(_) => ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "SessionPoolBusy",
+                message: error.to_string(),
+            },
+            PoolError::StartFailed(_) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "SessionStartFailed",
+                message: error.to_string(),
+            },
         })
 }
 
@@ -310,10 +326,16 @@ async fn get_session(
 ) -> Result<Response, ApiError> {
     api_version(&params, SESSION_VERSIONS)?;
     let id = identifier(&params)?;
-    if !state.pool.contains(id.as_str()) {
-        return Err(not_found(&id));
-    }
-    Ok(Json(json!({ "identifier": id.as_str() })).into_response())
+    let info = state.pool.info(id.as_str()).ok_or_else(|| not_found(&id))?;
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(Json(json!({
+        "identifier": id.as_str(),
+        "createdAt": time(info.created_at),
+        "lastAccessedAt": time(info.last_accessed_at),
+        "expireAt": time(info.expire_at),
+    }))
+    .into_response())
 }
 
 async fn delete_session(
@@ -338,6 +360,7 @@ fn not_found(id: &SessionId) -> ApiError {
 async fn status(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({
         "isolation": state.isolation,
+        "spareSessionReady": state.pool.spare_ready(),
         "defaultTimeoutInSeconds": state.default_timeout.as_secs(),
         "outputStreamsMaxLength": state.max_output_chars,
     }))

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use super::kernel::{KERNEL_SOURCE, Kernel};
 use super::pool::{Pool, PoolSettings};
 use super::routes::{AppState, normalize_path, router};
+use super::sandbox::uids::UidClaim;
 use super::sandbox::{self, IsolationReport, SandboxPlan, SessionSandbox};
 use super::{InterpreterOptions, RunningInterpreter};
 
@@ -75,6 +76,8 @@ pub(super) async fn serve(
             python_dirs.clone(),
             kernel_path.clone(),
             options.limits.clone(),
+            options.use_seccomp,
+            options.use_landlock,
         )
     };
     let mut chosen = plan(bwrap.clone());
@@ -126,6 +129,7 @@ pub(super) async fn serve(
             uid_base: options.sandbox_uid_base,
             uid_count: options.sandbox_uid_count.max(1),
             startup_timeout: STARTUP_TIMEOUT,
+            spare_session: options.spare_session,
         },
     ));
     let sweeper = tokio::spawn({
@@ -185,12 +189,17 @@ async fn probe(
     options: &InterpreterOptions,
     work_root: &Path,
 ) -> Result<IsolationReport, InterpreterError> {
-    let uid = if plan.host_root {
-        options.sandbox_uid_base + options.sandbox_uid_count.max(1) - 1
-    } else {
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() }
+    let claim = match plan.host_root {
+        true => Some(
+            UidClaim::claim(options.sandbox_uid_base, options.sandbox_uid_count)
+                .ok_or_else(|| InterpreterError::Sandbox("every sandbox uid is in use".into()))?,
+        ),
+        false => None,
     };
+    // SAFETY: geteuid has no preconditions.
+    let uid = claim
+        .as_ref()
+        .map_or_else(|| unsafe { libc::geteuid() }, UidClaim::uid);
     let workdir = work_root.join("probe");
     let _ = std::fs::remove_dir_all(&workdir);
     let prepared = std::fs::create_dir_all(workdir.join(".tmp")).and_then(|()| {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Hub;
 use super::apply::{self, Effects};
+use super::lifecycle;
 use crate::durabletask::proto::{self, OrchestrationStatus, history_event::EventType};
 use crate::taskhub::error::{Result, TaskHubError};
 use crate::taskhub::events::{self, StartSpec};
@@ -116,7 +117,7 @@ impl Hub {
             .store()
             .call(move |conn| {
                 let mut fx = Effects::default();
-                apply::terminate(
+                lifecycle::terminate(
                     conn,
                     &hub,
                     &request.instance_id,

@@ -3,12 +3,13 @@
 
 mod apply;
 mod client;
+mod lifecycle;
 mod work;
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::dispatch::Dispatch;
 use super::error::Result;
@@ -28,6 +29,7 @@ pub struct Hub {
     waiters: Waiters,
     lease_timeout: Duration,
     shutdown: watch::Receiver<bool>,
+    store_closed: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 impl Hub {
@@ -38,7 +40,7 @@ impl Hub {
         lease_timeout: Duration,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Arc<Self>> {
-        let store = Store::open(location)?;
+        let (store, store_closed) = Store::open(location)?;
         let (wake_times, activity_ids) = store
             .call(|conn| Ok((store::inbox_wake_times(conn)?, store::activity_ids(conn)?)))
             .await?;
@@ -60,6 +62,7 @@ impl Hub {
                 waiters: Waiters::default(),
                 lease_timeout,
                 shutdown,
+                store_closed: Mutex::new(Some(store_closed)),
             }
         });
 
@@ -74,6 +77,12 @@ impl Hub {
             ..Effects::default()
         });
         Ok(hub)
+    }
+
+    /// A receiver that resolves once the store has closed (after the last hub handle is
+    /// dropped). Only the first caller gets it.
+    pub fn take_store_closed(&self) -> Option<oneshot::Receiver<()>> {
+        self.store_closed.lock().expect("store_closed lock").take()
     }
 
     /// The store.
@@ -127,16 +136,25 @@ impl Hub {
                 dispatch.mark_ready(&instance_id);
                 dispatch.notify_all();
             }
-            Wake::OrchestrationLease(token) => {
-                if dispatch.expire_orchestration(&token, now) {
-                    tracing::warn!(work_item.kind = "orchestration", "work item lease expired");
+            Wake::Leases => {
+                let (expired, next) = dispatch.expire_due(now);
+                if expired > 0 {
+                    tracing::warn!(
+                        work_items = expired,
+                        "work item leases expired; delivering again"
+                    );
+                }
+                if let Some(at) = next {
+                    self.timers.at(at, Wake::Leases);
                 }
             }
-            Wake::ActivityLease(token) => {
-                if dispatch.expire_activity(&token, now) {
-                    tracing::warn!(work_item.kind = "activity", "work item lease expired");
-                }
-            }
+        }
+    }
+
+    /// Schedules the lease sweep a new lease asked for, if any.
+    fn schedule_sweep(&self) {
+        if let Some(at) = self.dispatch().take_sweep_request() {
+            self.timers.at(at, Wake::Leases);
         }
     }
 

@@ -12,6 +12,7 @@ use tokio_stream::Stream;
 
 use crate::durabletask::proto::{self, work_item::Request};
 use crate::taskhub::dispatch::WorkerId;
+use crate::taskhub::filters::WorkFilter;
 use crate::taskhub::hub::Hub;
 
 /// The response stream of one GetWorkItems call.
@@ -50,19 +51,15 @@ pub fn open(
     let (id, notify) = hub.dispatch().add_worker(
         request.max_concurrent_orchestration_work_items,
         request.max_concurrent_activity_work_items,
+        WorkFilter::from_request(request.work_item_filters.as_ref()),
     );
     tracing::info!(
         worker.id = id,
         max_orchestrations = request.max_concurrent_orchestration_work_items,
         max_activities = request.max_concurrent_activity_work_items,
+        filtered = request.work_item_filters.is_some(),
         "worker stream opened"
     );
-    if request.work_item_filters.is_some() {
-        tracing::warn!(
-            worker.id = id,
-            "work-item filters are not supported by this task hub and are ignored"
-        );
-    }
 
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(feed(hub.clone(), id, notify, tx, ping_every));
@@ -99,26 +96,30 @@ async fn feed(hub: Arc<Hub>, id: WorkerId, notify: Arc<Notify>, tx: Sender, ping
     }
 }
 
+/// How many work items of one kind are read from the store in one go.
+const CLAIM_BATCH: usize = 64;
+
 /// Sends every item the worker has credit for; false when the stream is gone.
 async fn send_available(hub: &Arc<Hub>, id: WorkerId, tx: &Sender) -> bool {
     loop {
         let mut sent = false;
         for orchestration in [true, false] {
             let claimed = if orchestration {
-                hub.claim_orchestration(id).await
+                hub.claim_orchestrations(id, CLAIM_BATCH).await
             } else {
-                hub.claim_activity(id).await
+                hub.claim_activities(id, CLAIM_BATCH).await
             };
             match claimed {
-                Ok(Some(item)) => {
-                    if tx.send(Ok(item)).await.is_err() {
-                        return false;
+                Ok(items) => {
+                    for item in items {
+                        if tx.send(Ok(item)).await.is_err() {
+                            return false;
+                        }
+                        sent = true;
                     }
-                    sent = true;
                 }
-                Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(worker.id = id, error = %err, "cannot build a work item");
+                    tracing::warn!(worker.id = id, error = %err, "cannot build work items");
                 }
             }
         }

@@ -55,18 +55,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store and starts its thread.
-    pub fn open(location: &Location) -> Result<Self> {
+    /// Opens (or creates) the store and starts its thread. The receiver resolves once the
+    /// thread has finished its last commit and closed the database, which happens when every
+    /// handle is dropped.
+    pub fn open(location: &Location) -> Result<(Self, oneshot::Receiver<()>)> {
         let conn = schema::open(location)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let (closed_tx, closed) = oneshot::channel();
         std::thread::Builder::new()
             .name("taskhub-store".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || {
+                run(conn, rx);
+                let _ = closed_tx.send(());
+            })
             .map_err(|source| TaskHubError::DataDir {
                 path: PathBuf::from("(store thread)"),
                 source,
             })?;
-        Ok(Self { jobs })
+        Ok((Self { jobs }, closed))
     }
 
     /// Runs `f` in the store's current transaction and returns its result once committed.
@@ -124,13 +130,13 @@ fn run(conn: Connection, jobs: mpsc::Receiver<Job>) {
         for deliver in delivers {
             let outcome = match &committed {
                 Ok(()) => Ok(()),
-                Err(err) => Err(TaskHubError::Corrupt(format!("commit failed: {err}"))),
+                Err(err) => Err(TaskHubError::CommitFailed(err.to_string())),
             };
             deliver(outcome);
         }
     }
-    if let Err(err) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::debug!(error = %err, "task hub store checkpoint at close failed");
+    if let Err((_, err)) = conn.close() {
+        tracing::warn!(error = %err, "task hub store did not close cleanly");
     }
 }
 
@@ -140,7 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_operation_rolls_back_only_itself() {
-        let store = Store::open(&Location::Memory).unwrap();
+        let (store, _closed) = Store::open(&Location::Memory).unwrap();
         store
             .call(|conn| {
                 conn.execute("CREATE TABLE t (x INTEGER)", [])?;

@@ -97,6 +97,10 @@ mod tests {
                 .pragma_query_value(None, "journal_mode", |row| row.get(0))
                 .unwrap();
             assert_eq!(mode, "wal");
+            let synchronous: i64 = conn
+                .pragma_query_value(None, "synchronous", |row| row.get(0))
+                .unwrap();
+            assert_eq!(synchronous, 2, "every commit is fsynced (FULL)");
             conn.execute(
                 "INSERT INTO inbox (instance_id, visible_at, event) VALUES ('a', 0, x'')",
                 [],

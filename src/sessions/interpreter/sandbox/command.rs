@@ -5,6 +5,10 @@
 //! `/mnt/data`, a cleared environment and the seccomp filter. Before exec the child calls
 //! `setsid`, drops to the session's unprivileged host uid when the service is root (so bwrap
 //! never holds host root, and `RLIMIT_NPROC` applies), then sets the resource limits.
+//!
+//! bubblewrap's death-with-parent follows the *thread* that spawned it, so sessions are spawned
+//! from the async task serving the request (a runtime worker, alive as long as the runtime),
+//! never from `spawn_blocking`, whose idle threads exit and would take sessions with them.
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

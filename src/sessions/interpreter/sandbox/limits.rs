@@ -1,4 +1,9 @@
 //! Resource limits for one session's processes, set between fork and exec.
+//!
+//! These are per-process rlimits, not a cgroup: a session may hold up to `processes` times
+//! `memory_bytes` of address space, and its `/mnt/data` is bounded per file (`file_size_bytes`)
+//! rather than in total. The machines this runs on offer no delegated cgroup v2 memory
+//! controller; the process cap is what bounds the product.
 
 use std::io;
 

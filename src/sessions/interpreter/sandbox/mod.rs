@@ -9,6 +9,7 @@ pub(crate) mod command;
 pub mod limits;
 mod report;
 mod seccomp;
+pub(crate) mod uids;
 
 use std::path::{Path, PathBuf};
 
@@ -49,16 +50,18 @@ pub(crate) struct SessionSandbox {
 }
 
 impl SandboxPlan {
-    /// Plans the sandbox: finds bubblewrap (`bwrap` of `None` disables it), the interpreter's
-    /// directories and the root's layout, and compiles the seccomp filter.
+    /// Plans the sandbox: bubblewrap when `bwrap` names it, the interpreter's directories, the
+    /// root's layout, and the seccomp filter and Landlock when wanted and available.
     pub fn new(
         bwrap: Option<PathBuf>,
         python: PathBuf,
         python_dirs: Vec<PathBuf>,
         kernel_path: PathBuf,
         limits: ResourceLimits,
+        use_seccomp: bool,
+        use_landlock: bool,
     ) -> Self {
-        let program = seccomp::compile();
+        let program = use_seccomp.then(seccomp::compile).flatten();
         let python_binds = python_dirs
             .into_iter()
             .filter(|dir| !dir.starts_with("/usr"))
@@ -77,7 +80,7 @@ impl SandboxPlan {
             root_links: root_links(),
             seccomp: program.as_ref().map(seccomp::to_bytes),
             seccomp_program: program,
-            landlock: landlock_abi() > 0,
+            landlock: use_landlock && landlock_abi() > 0,
             // SAFETY: geteuid has no preconditions.
             host_root: unsafe { libc::geteuid() } == 0,
             limits,
