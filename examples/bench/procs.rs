@@ -194,9 +194,10 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     sum / ticks
 }
 
-/// CPU time of a process tree whose members come and go: the interpreter's Python kernels are
-/// killed, not waited for, so their time never reaches the handler's `cutime`. Each sample
-/// records every live member's own time; a member's last sample stands for it once it is gone.
+/// CPU time of a process tree whose members come and go: a Python kernel dies with its sandbox
+/// when its session ends, and its time mostly does not reach the handler's `cutime` (the
+/// handler's own `cutime` showed under half of the tree's CPU). Each sample records every live
+/// member's own time; a member's last sample stands for it once it is gone.
 #[derive(Default)]
 pub struct TreeCpu {
     seen: std::collections::HashMap<u32, f64>,
