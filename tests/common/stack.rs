@@ -1,4 +1,6 @@
 //! Runs `handler dev` as a child process on a data directory of the test's, and talks to its API.
+//! [`DevStack::serve`] runs the same API the way the Functions host does instead: `handler` in
+//! serve mode against a given durable backend, with `handler interpreter` as its session pool.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ pub const STAGE_DEADLINE: Duration = Duration::from_secs(90);
 /// A running `handler dev`.
 pub struct DevStack {
     child: Child,
+    /// Helper processes of serve mode (the interpreter), killed with the stack.
+    helpers: Vec<Child>,
     /// The API base, such as `http://127.0.0.1:40123/api`.
     pub api: String,
     /// The task hub's gRPC address.
@@ -40,12 +44,73 @@ impl DevStack {
         let (child, api, taskhub) = spawn(data_dir, &env, &args);
         DevStack {
             child,
+            helpers: Vec::new(),
             api,
             taskhub,
             data_dir: data_dir.to_owned(),
             env,
             args,
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// Runs `handler` in serve mode against the backend of `connection_string`, with a local
+    /// interpreter started for it, on a free port.
+    pub fn serve(connection_string: &str) -> DevStack {
+        let mut interpreter = Command::new(env!("CARGO_BIN_EXE_handler"))
+            .args(["interpreter", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start handler interpreter");
+        let pool = read_line(&mut interpreter, "local interpreter listening on ");
+
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_handler"))
+            .env_remove("WEBSITE_INSTANCE_ID")
+            .env_remove("WEBSITE_SITE_NAME")
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env(
+                "DURABLE_TASK_SCHEDULER_CONNECTION_STRING",
+                connection_string,
+            )
+            .env("SESSION_POOL_URL", &pool)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start handler");
+        DevStack {
+            child,
+            helpers: vec![interpreter],
+            api: format!("http://127.0.0.1:{port}/api"),
+            taskhub: String::new(),
+            data_dir: PathBuf::new(),
+            env: Vec::new(),
+            args: Vec::new(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Waits until the API answers, for a stack whose readiness was not printed.
+    pub async fn wait_until_ready(&self) {
+        let probe = self.api.trim_end_matches("/api").to_owned() + "/";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .http
+            .get(&probe)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the handler never answered {probe}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -154,6 +219,32 @@ impl DevStack {
 impl Drop for DevStack {
     fn drop(&mut self) {
         self.kill();
+        for helper in &mut self.helpers {
+            let _ = helper.kill();
+            let _ = helper.wait();
+        }
+    }
+}
+
+/// The rest of the first stdout line of `child` that starts with `prefix`.
+fn read_line(child: &mut Child, prefix: &str) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("no readiness line in time");
+        if let Some(rest) = line.strip_prefix(prefix) {
+            std::thread::spawn(move || while rx.recv().is_ok() {});
+            return rest.trim().to_owned();
+        }
     }
 }
 
