@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::sessions::{ExecuteRequest, ExecutionStatus, SessionClient, SessionError};
+use crate::sessions::{ExecuteRequest, ExecutionStatus, SessionClient, SessionError, SessionId};
 use crate::workflow::model::{Evaluation, EvaluationStatus};
 use crate::workflow::{CodeRunner, RunError};
 
@@ -23,12 +23,19 @@ impl SessionRunner {
 #[async_trait]
 impl CodeRunner for SessionRunner {
     async fn run(&self, code: &str, timeout: Duration) -> Result<Evaluation, RunError> {
+        // A fresh session per execution, ended right after: nothing the code leaves behind
+        // outlives it, and its slot in the pool is free at once instead of after the cooldown.
+        let session = SessionId::generate();
         let request = ExecuteRequest {
             code: code.to_owned(),
             timeout,
-            session_id: None,
+            session_id: Some(session.clone()),
         };
-        let execution = self.client.execute(&request).await.map_err(run_error)?;
+        let executed = self.client.execute(&request).await;
+        if let Err(err) = self.client.delete_session(&session).await {
+            tracing::debug!(session.id = session.as_str(), error = %err, "session left to its cooldown");
+        }
+        let execution = executed.map_err(run_error)?;
         let mut stderr = execution.stderr;
         if execution.status == ExecutionStatus::TimedOut && stderr.trim().is_empty() {
             stderr = format!(

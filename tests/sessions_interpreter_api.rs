@@ -258,3 +258,37 @@ async fn a_full_pool_throttles_with_retry_after() {
     assert!(busy.await.unwrap().is_ok());
     interpreter.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_client_ends_sessions_and_a_gone_one_counts_as_ended() {
+    let interpreter = start(Duration::from_secs(300)).await;
+    let client = SessionClient::new(SessionClientOptions::new(interpreter.base_url())).unwrap();
+    let session = SessionId::generate();
+    client
+        .execute(&ExecuteRequest {
+            code: "kept = 1".into(),
+            timeout: Duration::from_secs(5),
+            session_id: Some(session.clone()),
+        })
+        .await
+        .unwrap();
+    let lookup = format!(
+        "{}session?api-version=2025-02-02-preview&identifier={}",
+        interpreter.base_url(),
+        session.as_str()
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(&lookup).send().await.unwrap().status(), 200);
+
+    client.delete_session(&session).await.unwrap();
+    assert_eq!(
+        http.get(&lookup).send().await.unwrap().status(),
+        400,
+        "the session is gone at once, not after its cooldown"
+    );
+    client
+        .delete_session(&session)
+        .await
+        .expect("deleting a session that is gone is not an error");
+    interpreter.shutdown().await;
+}
