@@ -23,6 +23,10 @@ async fn approve_a_computation() {
     assert_eq!(waiting["evaluation"]["stdout"], "120\n");
     assert!(waiting["approvalDeadline"].is_string());
     assert!(waiting.get("decision").is_none());
+    assert_eq!(
+        waiting["code"], "import math\nprint(math.factorial(5))\n6 * 7",
+        "reviewers see the code"
+    );
 
     let (code, body) = stack
         .decide(
@@ -177,6 +181,10 @@ async fn idempotent_resubmission_and_the_pending_list() {
         .map(|item| item["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 2, "{list}");
+    assert!(
+        list["items"][0].get("code").is_none(),
+        "listings leave the code out"
+    );
     assert!(ids.contains(&id.as_str()) && ids.contains(&other.as_str()));
 
     stack.decide(&other, true, "", &[]).await;

@@ -33,6 +33,9 @@ pub struct StatusBody {
     pub approval_deadline: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The submitted code, for reviewers; only on the single-submission answer, not in listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub status_query_get_uri: String,
     pub approve_uri: String,
 }
@@ -90,6 +93,7 @@ pub fn render(view: InstanceView, base: &str) -> StatusBody {
         last_updated_time: view.last_updated_at,
         approval_deadline: progress.and_then(|p| p.approval_deadline),
         failure: view.failure,
+        code: None,
     }
 }
 
@@ -102,7 +106,12 @@ pub async fn get_status(
     check_id(&id)?;
     let view = state.instances.get(&id).await?;
     match view {
-        Some(view) if view.name == ORCHESTRATOR => Ok(Json(render(view, &base_url(&headers)))),
+        Some(view) if view.name == ORCHESTRATOR => {
+            let code = view.submission.as_ref().map(|s| s.code.clone());
+            let mut body = render(view, &base_url(&headers));
+            body.code = code;
+            Ok(Json(body))
+        }
         _ => Err(Problem::not_found("no submission has this id")),
     }
 }
