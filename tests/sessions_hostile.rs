@@ -84,7 +84,8 @@ async fn host_files_are_out_of_reach() {
          \x20   except OSError as e:\n\
          \x20       print('denied', type(e).__name__)\n\
          open('/mnt/data/mine', 'w').write('ok')\n\
-         open('/tmp/scratch', 'w').write('ok')\n",
+         import tempfile\n\
+         open(os.path.join(tempfile.gettempdir(), 'scratch'), 'w').write('ok')\n",
         secret = secret.display().to_string(),
         drop = drop_zone.path().join("escaped").display().to_string(),
         host_pid = std::process::id(),
