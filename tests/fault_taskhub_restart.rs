@@ -5,69 +5,25 @@
 //! 503 with `Retry-After`; the worker reconnects on its own, and every submission ends approved
 //! exactly once. Set `EVALGATE_FAULT_SEED` to replay a run.
 
+mod common;
 mod fault_common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tools::{Proc, free_port, handler_command, start_tool};
 use fault_common::{Chaos, Victim, kill_plan, seeded_rng, stream};
 
-const HANDLER: &str = env!("CARGO_BIN_EXE_handler");
 /// Submissions in the stream.
 const SUBMISSIONS: usize = 32;
 /// Kills of the task hub spread over the stream's operations.
 const KILLS: usize = 6;
 
-/// A child process that is killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(HANDLER);
+    let mut command = handler_command(args);
+    command.env("RUST_LOG", "warn");
     command
-        .args(args)
-        .env_remove("WEBSITE_INSTANCE_ID")
-        .env_remove("WEBSITE_SITE_NAME")
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit());
-    command
-}
-
-/// Starts `handler <args>` and returns it once a stdout line starts with `prefix`, with the rest
-/// of that line.
-fn start_tool(args: &[&str], prefix: &str) -> (Proc, String) {
-    let mut child = Proc(command(args).stdout(Stdio::piped()).spawn().unwrap());
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("the tool printed no address");
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return (child, rest.trim().to_owned());
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The task hub, on a fixed port so the handler's connection string stays right across restarts.
@@ -82,7 +38,7 @@ impl TaskHub {
     fn start(&mut self) {
         let data = self.data.to_str().unwrap().to_owned();
         let args = ["taskhub", "--listen", &self.addr, "--data-dir", &data];
-        let (process, listening) = start_tool(&args, "LISTENING ");
+        let (process, listening) = start_tool(command(&args), "LISTENING ");
         assert_eq!(listening, self.addr);
         self.process = Some(process);
     }
@@ -131,7 +87,7 @@ async fn the_worker_reconnects_after_the_task_hub_is_killed_and_nothing_is_lost(
 
     let data = tempfile::tempdir().unwrap();
     let (_pool, pool_url) = start_tool(
-        &["interpreter", "--listen", "127.0.0.1:0"],
+        command(&["interpreter", "--listen", "127.0.0.1:0"]),
         "local interpreter listening on ",
     );
     let port = free_port();

@@ -3,60 +3,12 @@
 //! paths and forwarded headers, and stopped with SIGTERM. The durable backend and the session
 //! pool are the standalone `handler taskhub` and `handler interpreter` processes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const HANDLER: &str = env!("CARGO_BIN_EXE_handler");
-
-/// A child process that is killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `handler <args>` and returns it with the first stdout line that starts with `prefix`.
-fn start_tool(args: &[&str], prefix: &str) -> (Proc, String) {
-    let mut child = Proc(
-        Command::new(HANDLER)
-            .args(args)
-            .env_remove("WEBSITE_INSTANCE_ID")
-            .env_remove("WEBSITE_SITE_NAME")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start handler tool"),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("tool did not print its address");
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return (child, rest.trim().to_owned());
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::tools::{HANDLER, Proc, free_port, handler_command, start_tool};
 
 fn handler_env(command: &mut Command, port: u16, hub: &str, pool: &str) {
     command
@@ -85,7 +37,7 @@ async fn runs_as_the_functions_host_runs_it() {
     let hub_port = free_port();
     let hub_addr = format!("127.0.0.1:{hub_port}");
     let (_pool, pool_url) = start_tool(
-        &["interpreter", "--listen", "127.0.0.1:0"],
+        handler_command(&["interpreter", "--listen", "127.0.0.1:0"]),
         "local interpreter listening on ",
     );
 
@@ -105,13 +57,13 @@ async fn runs_as_the_functions_host_runs_it() {
     .await;
 
     let (_hub, _) = start_tool(
-        &[
+        handler_command(&[
             "taskhub",
             "--listen",
             &hub_addr,
             "--data-dir",
             data.path().to_str().unwrap(),
-        ],
+        ]),
         "LISTENING ",
     );
 

@@ -5,3 +5,4 @@ pub mod backend;
 pub mod fake_backend;
 pub mod python;
 pub mod stack;
+pub mod tools;

@@ -63,7 +63,7 @@ impl DevStack {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start handler interpreter");
-        let pool = read_line(&mut interpreter, "local interpreter listening on ");
+        let pool = super::tools::ready_line(&mut interpreter, "local interpreter listening on ");
 
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -222,28 +222,6 @@ impl Drop for DevStack {
         for helper in &mut self.helpers {
             let _ = helper.kill();
             let _ = helper.wait();
-        }
-    }
-}
-
-/// The rest of the first stdout line of `child` that starts with `prefix`.
-fn read_line(child: &mut Child, prefix: &str) -> String {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("no readiness line in time");
-        if let Some(rest) = line.strip_prefix(prefix) {
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return rest.trim().to_owned();
         }
     }
 }
